@@ -1,0 +1,36 @@
+# weakgen: two commands on a fresh machine.
+#   make report   create .venv if absent, install the pinned stack, build reports/thesis_tables.pdf (smoke profile)
+#   make test     same set-up, then the test suite
+# Other targets: make venv | dvc-export | bench | clean
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.weakgen-stamp
+PROFILE ?= smoke
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+
+.PHONY: venv report test dvc-export bench clean
+
+$(STAMP): requirements.lock requirements-nodeps.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps -r requirements-nodeps.txt
+	@touch $@
+
+venv: $(STAMP)
+
+report: $(STAMP)
+	$(VENV)/bin/snakemake --cores all --config profile=$(PROFILE) reports/thesis_tables.pdf
+
+test: $(STAMP)
+	$(PY) -m pytest -n 2 --dist loadfile
+
+dvc-export: $(STAMP)
+	$(PY) -m stages.export_dvc
+
+bench: $(STAMP)
+	@for b in benchmarks/*.py; do echo "# $$b"; $(PY) $$b; done
+
+clean:
+	rm -rf results data/processed reports logs .snakemake

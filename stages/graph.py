@@ -1,0 +1,203 @@
+"""The experiment graph of one profile, derived from the registry.
+
+Snakemake (workflow/Snakefile) turns each `Stage` into a rule and `stages.export_dvc` writes the same
+list as dvc.yaml, so both tools run the same commands on the same files. A stage depends on the code
+that computes it (its CLI module, the model family, the metrics it uses) and on the params.yaml keys it
+reads, so editing one model or one experiment reruns only what depends on it.
+"""
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field
+
+from stages import paths
+from stages.registry import config_digest, dataset_config, enabled_experiments, experiment_config
+
+# Code each kind of stage imports (beyond the generic helpers listed in COMMON_CODE).
+COMMON_CODE = ["stages/errors.py", "stages/registry.py", "stages/paths.py"]
+DATASET_CODE = {
+    "mnist": ["stages/datasets/mnist.py", "stages/datasets/fetch.py"],
+    "smmnist": ["stages/datasets/smmnist.py"],
+}
+MODEL_CODE = {
+    "srvp": ["models/__init__.py", "models/blocks.py", "models/srvp.py"],
+    "svg": ["models/__init__.py", "models/blocks.py", "models/svg.py"],
+}
+FRAME_METRICS_CODE = ["stages/metrics/frame.py"]
+LPIPS_CODE = ["stages/metrics/lpips.py", "stages/metrics/weights.py"]
+FVD_CODE = ["stages/metrics/fvd.py", "stages/metrics/i3d.py", "stages/metrics/weights.py"]
+
+
+@dataclass
+class Stage:
+    name: str
+    cmd: list[str]
+    deps: list[str]
+    outs: list[str]
+    params: list[str]                 # dotted params.yaml keys (DVC tracks these)
+    digest: str                       # hash of the resolved config the stage reads (Snakemake params trigger)
+    gpu: bool = False                 # hint for cluster profiles
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        # Snakemake rule names must be identifiers; DVC accepts the same names.
+        self.name = self.name.replace("-", "_").replace(".", "_")
+
+    @property
+    def shell(self) -> str:
+        return " ".join(shlex.quote(part) for part in self.cmd)
+
+
+def _cli(module: str, *args: str) -> list[str]:
+    return ["python", "-m", f"stages.{module}", *args]
+
+
+def _uniq(items):
+    return list(dict.fromkeys(items))
+
+
+def _dataset_stages(params: dict, profile: str) -> list[Stage]:
+    stages: list[Stage] = []
+    for name, entry in params["datasets"].items():
+        cfg = dataset_config(params, name, profile)
+        deps = list(COMMON_CODE) + ["stages/preprocess.py"] + DATASET_CODE.get(name, [])
+        if cfg.get("digits_from"):
+            deps += DATASET_CODE.get(cfg["digits_from"], []) + paths.processed_files(profile, cfg["digits_from"])
+            dep_cfg = dataset_config(params, cfg["digits_from"], profile)
+        else:
+            dep_cfg = None
+        if cfg.get("source") == "official":
+            raw = paths.raw_files(name)
+            stages.append(Stage(
+                name=f"download_{name}",
+                cmd=_cli("download", "--dataset", name, "--profile", profile),
+                deps=list(COMMON_CODE) + ["stages/download.py"] + DATASET_CODE.get(name, []),
+                outs=raw, params=[f"datasets.{name}"], digest=config_digest(cfg),
+            ))
+            deps += raw
+        stages.append(Stage(
+            name=f"preprocess_{name}",
+            cmd=_cli("preprocess", "--dataset", name, "--profile", profile),
+            deps=_uniq(deps), outs=paths.processed_files(profile, name),
+            params=[f"datasets.{name}"] + ([f"datasets.{cfg['digits_from']}"] if dep_cfg else []),
+            digest=config_digest([cfg, dep_cfg]),
+        ))
+    return stages
+
+
+def _experiment_stages(params: dict, profile: str, exp: str) -> list[Stage]:
+    cfg = experiment_config(params, exp, profile)
+    entry = params["experiments"][exp]
+    ds = dataset_config(params, cfg["dataset"], profile)
+    ds_code = DATASET_CODE.get(cfg["dataset"], [])
+    model_code = MODEL_CODE[cfg["family"]]
+    train_data = paths.processed_files(profile, ds.get("digits_from") or cfg["dataset"])
+    test_data = paths.processed_files(profile, cfg["dataset"])
+    exp_keys = [f"experiments.{exp}"]
+    ds_keys = [f"datasets.{cfg['dataset']}"]
+    proto = cfg.get("protocol")
+    proto_keys = [f"protocols.{entry['protocol']}"] if proto else []
+    metrics = set(proto["metrics"]) if proto else set()
+    run = ["--experiment", exp, "--profile", profile]
+    stages = [
+        Stage(
+            name=f"train_{exp}",
+            cmd=_cli("train", *run),
+            deps=_uniq(COMMON_CODE + ["stages/train.py", "stages/training.py"] + model_code + ds_code
+                       + FRAME_METRICS_CODE + train_data),
+            outs=[paths.checkpoint(profile, exp)],
+            params=exp_keys + ds_keys, digest=config_digest([cfg["model"], cfg["train"], ds]), gpu=True,
+        )
+    ]
+    if proto:
+        sample_code = FRAME_METRICS_CODE + (LPIPS_CODE if "LPIPS" in metrics else [])
+        stages.append(Stage(
+            name=f"sample_{exp}",
+            cmd=_cli("sample", *run),
+            deps=_uniq(COMMON_CODE + ["stages/sample.py", "stages/training.py"] + model_code + sample_code
+                       + [paths.checkpoint(profile, exp)] + test_data),
+            outs=[paths.samples(profile, exp)],
+            params=exp_keys + proto_keys, digest=config_digest([cfg["model"], proto]), gpu=True,
+        ))
+        eval_code = ["stages/metrics/protocol.py"] + (FVD_CODE if "FVD" in metrics else [])
+        stages.append(Stage(
+            name=f"evaluate_{exp}",
+            cmd=_cli("evaluate", *run),
+            deps=_uniq(COMMON_CODE + ["stages/evaluate.py"] + eval_code + [paths.samples(profile, exp)] + test_data),
+            outs=[paths.metrics(profile, exp)],
+            params=proto_keys + [f"experiments.{exp}.report"], digest=config_digest([proto, cfg["report"]]),
+            gpu="FVD" in metrics,
+        ))
+    return stages
+
+
+def _figure_stages(params: dict, profile: str, exps: list[str]) -> list[Stage]:
+    stages = []
+    for fig, spec in (params.get("figures") or {}).items():
+        roles = spec["experiments"]
+        involved = [roles["main"], *roles.get("baselines", [])]
+        if not all(e in exps for e in involved):
+            continue
+        deps = list(COMMON_CODE) + ["stages/figures.py"]
+        for exp in involved:
+            cfg = experiment_config(params, exp, profile)
+            if spec["kind"] == "video-comparison":
+                deps += [paths.samples(profile, exp)] + paths.processed_files(profile, cfg["dataset"])
+            else:
+                ds = dataset_config(params, cfg["dataset"], profile)
+                deps += [paths.checkpoint(profile, exp)] + MODEL_CODE[cfg["family"]] + DATASET_CODE[cfg["dataset"]]
+                deps += paths.processed_files(profile, ds.get("digits_from") or cfg["dataset"])
+        stages.append(Stage(
+            name=f"figure_{fig.replace('-', '_')}",
+            cmd=_cli("figures", "--figure", fig, "--profile", profile),
+            deps=_uniq(deps), outs=paths.figure_files(fig), params=[f"figures.{fig}"],
+            digest=config_digest(spec),
+        ))
+    return stages
+
+
+def _table_stages(params: dict, profile: str, exps: list[str]) -> list[Stage]:
+    tables: dict[str, list[str]] = {}
+    for exp in exps:
+        report = params["experiments"][exp].get("report")
+        if report:
+            tables.setdefault(report["table"], []).append(exp)
+    stages = []
+    for table, members in sorted(tables.items()):
+        cmd = _cli("tables", "--table", table, "--profile", profile, "--out", paths.table(table))
+        for exp in members:
+            report = params["experiments"][exp]["report"]
+            cmd += ["--metrics", paths.metrics(profile, exp), "--expect", f"{report['dataset']}|{report['model']}"]
+        stages.append(Stage(
+            name=f"table_{table.replace('.', '_')}",
+            cmd=cmd,
+            deps=COMMON_CODE + ["stages/tables.py", paths.REFERENCE_NUMBERS] + [paths.metrics(profile, e) for e in members],
+            outs=[paths.table(table)], params=[], digest=config_digest(members),
+        ))
+    return stages
+
+
+def build_graph(params: dict, profile: str) -> list[Stage]:
+    """All stages of ``profile`` in dependency order, ending with the report."""
+    exps = enabled_experiments(params, profile)
+    stages = _dataset_stages(params, profile)
+    for exp in exps:
+        stages += _experiment_stages(params, profile, exp)
+    figures = _figure_stages(params, profile, exps)
+    tables = _table_stages(params, profile, exps)
+    stages += figures + tables
+    report_cmd = _cli("report", "--profile", profile, "--out", paths.REPORT)
+    report_deps = list(COMMON_CODE) + ["stages/report.py"]
+    for st in tables:
+        report_cmd += ["--table", st.outs[0]]
+        report_deps.append(st.outs[0])
+    for st in figures:
+        png = next(o for o in st.outs if o.endswith(".png"))
+        report_cmd += ["--figure", png]
+        report_deps += st.outs
+    stages.append(Stage(
+        name="report", cmd=report_cmd, deps=report_deps, outs=[paths.REPORT], params=[],
+        digest=config_digest([profile, [s.name for s in tables + figures]]),
+    ))
+    return stages
+

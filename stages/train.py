@@ -1,0 +1,155 @@
+"""Train one experiment: ``python -m stages.train --experiment srvp-smmnist --profile smoke``.
+
+Writes results/<profile>/<experiment>/checkpoint.pt (the model selected on validation best-of-N PSNR, or
+the last one), a JSON-lines log in run/train_log.jsonl, and a resumable state in run/train_state.pt
+saved every ``checkpoint_interval`` steps. Rerunning after an interruption resumes from that state and
+ends with the same weights as an uninterrupted run (same seed, same device).
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import time
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from models import build_model
+from stages import paths
+from stages.errors import run_cli
+from stages.registry import check_profile, config_digest, dataset_config, experiment_config, load_params
+from stages.training import (
+    VideoData,
+    autocast,
+    lr_at,
+    save_checkpoint,
+    select_device,
+    step_generator,
+    to_float_video,
+    validate_psnr,
+)
+
+STOPPED_EARLY = 3  # exit status of --stop-after-steps: state saved, rerun to resume
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="python -m stages.train", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--experiment", required=True, help="experiment id from params.yaml (e.g. srvp-smmnist)")
+    p.add_argument("--profile", help="profile from params.yaml (default: default_profile)")
+    p.add_argument("--params", default="params.yaml", help="registry file (default: params.yaml)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
+    p.add_argument("--no-resume", action="store_true", help="ignore a saved state and start from step 0")
+    p.add_argument("--stop-after-steps", type=int, default=None, metavar="N",
+                   help="save the state and exit (status 3) after N steps of this invocation, e.g. to fit a "
+                        "cluster time limit; rerun the same command to continue")
+    return p.parse_args(argv)
+
+
+def _log(handle, record: dict) -> None:
+    handle.write(json.dumps(record, sort_keys=True) + "\n")
+    handle.flush()
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop log lines written after the resumed step, so the log reads like one uninterrupted run."""
+    if not path.exists():
+        return
+    kept = [line for line in path.read_text().splitlines() if line and json.loads(line).get("step", 0) <= step]
+    path.write_text("".join(line + "\n" for line in kept))
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    params = load_params(args.params)
+    profile = check_profile(params, args.profile)
+    cfg = experiment_config(params, args.experiment, profile)
+    ds_cfg = dataset_config(params, cfg["dataset"], profile)
+    tr = cfg["train"]
+    device = select_device(args.device)
+    digest = config_digest([cfg["family"], cfg["model"], tr, ds_cfg])
+
+    torch.manual_seed(tr["seed"])  # parameter initialisation
+    model = build_model(cfg["family"], cfg["model"]).to(device)
+    optim = torch.optim.Adam(model.parameters(), lr=tr["lr"])
+    data = VideoData(cfg, ds_cfg, profile)
+    n_cond = cfg.get("protocol", {}).get("n_cond", 5)
+    total = tr["lr_constant_steps"] + tr["lr_decay_steps"]
+
+    state_path = Path(paths.train_state(profile, args.experiment))
+    log_path = Path(paths.train_log(profile, args.experiment))
+    state_path.parent.mkdir(parents=True, exist_ok=True)
+    step, best_psnr, best_state = 0, float("-inf"), None
+    if state_path.exists() and not args.no_resume:
+        state = torch.load(state_path, map_location=device, weights_only=True)
+        if state["digest"] == digest:
+            model.load_state_dict(state["model"])
+            optim.load_state_dict(state["optim"])
+            step, best_psnr, best_state = state["step"], state["best_psnr"], state["best_state"]
+            print(f"resuming {args.experiment} from step {step}/{total} ({state_path})")
+        else:
+            print(f"configuration changed since {state_path} was saved: starting from step 0")
+    if step == 0:
+        log_path.unlink(missing_ok=True)
+    _truncate_log(log_path, step)
+
+    def save_state():
+        save_checkpoint(state_path, {
+            "digest": digest, "step": step, "model": model.state_dict(), "optim": optim.state_dict(),
+            "best_psnr": best_psnr, "best_state": best_state,
+        })
+
+    def validate():
+        nonlocal best_psnr, best_state
+        psnr = validate_psnr(model, data.val_batches, n_cond, tr["val_samples"], tr["seed"] + step, device)
+        _log(log, {"step": step, "val_psnr": psnr})
+        if psnr > best_psnr:
+            best_psnr, best_state = psnr, copy.deepcopy(model.state_dict())
+        return psnr
+
+    model.train()
+    ran = 0
+    with open(log_path, "a") as log, tqdm(total=total, initial=step, desc=args.experiment,
+                                            unit="it", dynamic_ncols=True, mininterval=1.0) as bar:
+        start = time.perf_counter()
+        while step < total:
+            lr = lr_at(step, tr["lr"], tr["lr_constant_steps"], tr["lr_decay_steps"])
+            for group in optim.param_groups:
+                group["lr"] = lr
+            x = to_float_video(data.train_batch(step, tr["batch_size"]), device)
+            with autocast(device):
+                losses = model.training_losses(x, generator=step_generator(tr["seed"], step, device))
+            optim.zero_grad(set_to_none=True)
+            losses["loss"].backward()
+            optim.step()
+            step += 1
+            ran += 1
+            bar.update(1)
+            values = {k: float(v.detach()) for k, v in losses.items()}
+            if step % tr["log_interval"] == 0 or step == total:
+                bar.set_postfix({k: f"{v:.3g}" for k, v in values.items()})
+                _log(log, {"step": step, "lr": lr, **values,
+                           "it_per_s": ran / max(time.perf_counter() - start, 1e-9)})
+            if tr["select"] == "best_val_psnr" and (step % tr["val_interval"] == 0 or step == total):
+                bar.set_postfix({**{k: f"{v:.3g}" for k, v in values.items()}, "val_psnr": f"{validate():.2f}"})
+            if step % tr["checkpoint_interval"] == 0 or step == total:
+                save_state()
+            if args.stop_after_steps is not None and ran >= args.stop_after_steps and step < total:
+                save_state()
+                print(f"stopped after {ran} steps at step {step}/{total}; rerun to resume")
+                return STOPPED_EARLY
+
+    weights = best_state if (tr["select"] == "best_val_psnr" and best_state is not None) else model.state_dict()
+    save_checkpoint(paths.checkpoint(profile, args.experiment), {
+        "family": cfg["family"], "model_config": cfg["model"], "state_dict": weights,
+        "experiment": args.experiment, "profile": profile, "steps": step,
+        "selected": tr["select"], "val_psnr": best_psnr if best_state is not None else None, "digest": digest,
+    })
+    print(f"wrote {paths.checkpoint(profile, args.experiment)} (steps {step}, best val PSNR {best_psnr:.3f})")
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)
