@@ -1,0 +1,331 @@
+"""Building blocks shared by the video models (SRVP, SVG).
+
+* DCGAN64 and VGG64 frame encoders / decoders (Denton & Fergus 2018 architectures, also used by SRVP),
+  with optional skip connections from the encoder feature maps of one frame to every decoder scale.
+* An MLP builder, initialisation helpers, a diagonal Gaussian with analytic KL, and random helpers that
+  draw from an explicit ``torch.Generator`` (so that a run is reproducible without global RNG state).
+* ``config_from_dict``: keyword construction from a config dict that rejects unknown keys.
+
+Image sizes: any multiple of 16 (the encoders halve the resolution four times, then a valid conv whose
+kernel covers the remaining ``image_size // 16`` map gives a 1x1 code). The thesis uses 64; 32 is only
+meant for tiny tests.
+"""
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from stages.errors import ConfigError
+
+__all__ = [
+    "ModelConfigError", "config_from_dict", "check_image_size",
+    "DCGANEncoder", "DCGANDecoder", "VGGEncoder", "VGGDecoder", "make_encoder", "make_decoder",
+    "mlp", "init_normal_", "init_orthogonal_",
+    "DiagGaussian", "gaussian_kl", "gaussian_nll", "randn", "rand", "randint",
+]
+
+LEAK = 0.2  # LeakyReLU slope of the DCGAN/VGG blocks
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Configuration
+# ----------------------------------------------------------------------------------------------------------------
+class ModelConfigError(ConfigError, ValueError):
+    """A model hyper-parameter is unknown or invalid (a ConfigError for the CLIs, a ValueError for callers)."""
+
+
+def config_from_dict(cls: type, cfg: dict) -> dict:
+    """Return ``cfg`` as keyword arguments of ``cls.__init__``, rejecting keys the constructor does not take.
+
+    Unknown keys are an error rather than ignored: a typo in params.yaml would otherwise silently train with the
+    default value.
+    """
+    if not isinstance(cfg, dict):
+        raise ModelConfigError(f"{cls.__name__} config must be a mapping, got {type(cfg).__name__}")
+    known = [name for name, p in inspect.signature(cls.__init__).parameters.items()
+             if name != "self" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    unknown = sorted(set(cfg) - set(known))
+    if unknown:
+        raise ModelConfigError(
+            f"unknown {cls.__name__} config key(s): {', '.join(unknown)}; known keys: {', '.join(known)}")
+    return dict(cfg)
+
+
+def check_image_size(image_size: int) -> int:
+    if not isinstance(image_size, int) or image_size < 16 or image_size % 16:
+        raise ModelConfigError(f"image_size must be a multiple of 16 (64 in the thesis), got {image_size!r}")
+    return image_size
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Convolutional encoders / decoders
+# ----------------------------------------------------------------------------------------------------------------
+def _conv_bn_lrelu(conv: nn.Module, n_out: int, bn: bool = True) -> nn.Sequential:
+    layers = [conv]
+    if bn:
+        layers.append(nn.BatchNorm2d(n_out))
+    layers.append(nn.LeakyReLU(LEAK, inplace=True))
+    return nn.Sequential(*layers)
+
+
+def _conv3(n_in: int, n_out: int) -> nn.Sequential:
+    # No conv bias: the following BatchNorm has its own shift.
+    return _conv_bn_lrelu(nn.Conv2d(n_in, n_out, 3, 1, 1, bias=False), n_out)
+
+
+class _Encoder(nn.Module):
+    """Runs ``stages`` then ``head``; the stage outputs are the skip-connection maps.
+
+    ``forward`` returns ``(code [N, n_out], skips)`` where ``skips`` lists the stage outputs deepest first, i.e. in
+    the order the decoder consumes them; ``skip_channels`` gives their channel counts in the same order.
+    """
+
+    stages: nn.ModuleList
+    head: nn.Module
+    skip_channels: list[int]
+
+    def forward(self, x: Tensor) -> tuple[Tensor, list[Tensor]]:
+        skips = []
+        h = x
+        for stage in self.stages:
+            h = stage(h)
+            skips.append(h)
+        code = self.head(h).flatten(1)
+        return code, skips[::-1]
+
+
+class DCGANEncoder(_Encoder):
+    """DCGAN discriminator: four stride-2 4x4 convs (nf, 2nf, 4nf, 8nf; the first without BatchNorm),
+    LeakyReLU(0.2), then a valid conv to ``n_out`` features with BatchNorm and tanh."""
+
+    def __init__(self, channels: int, n_out: int, nf: int = 64, image_size: int = 64):
+        super().__init__()
+        k = check_image_size(image_size) // 16
+        widths = [nf, nf * 2, nf * 4, nf * 8]
+        self.stages = nn.ModuleList([
+            _conv_bn_lrelu(nn.Conv2d(c_in, c_out, 4, 2, 1, bias=False), c_out, bn=i > 0)
+            for i, (c_in, c_out) in enumerate(zip([channels] + widths[:-1], widths))
+        ])
+        self.head = nn.Sequential(nn.Conv2d(nf * 8, n_out, k, 1, 0, bias=False), nn.BatchNorm2d(n_out), nn.Tanh())
+        self.skip_channels = widths[::-1]
+
+
+class VGGEncoder(_Encoder):
+    """VGG16-like encoder: blocks of 2, 2, 3, 3 3x3 convs (nf, 2nf, 4nf, 8nf) with BatchNorm and LeakyReLU(0.2),
+    max pooling between blocks, then pooling and a valid conv to ``n_out`` features with BatchNorm and tanh."""
+
+    def __init__(self, channels: int, n_out: int, nf: int = 64, image_size: int = 64):
+        super().__init__()
+        k = check_image_size(image_size) // 16
+        pool = lambda: nn.MaxPool2d(2, 2)  # noqa: E731
+        self.stages = nn.ModuleList([
+            nn.Sequential(_conv3(channels, nf), _conv3(nf, nf)),
+            nn.Sequential(pool(), _conv3(nf, nf * 2), _conv3(nf * 2, nf * 2)),
+            nn.Sequential(pool(), _conv3(nf * 2, nf * 4), _conv3(nf * 4, nf * 4), _conv3(nf * 4, nf * 4)),
+            nn.Sequential(pool(), _conv3(nf * 4, nf * 8), _conv3(nf * 8, nf * 8), _conv3(nf * 8, nf * 8)),
+        ])
+        self.head = nn.Sequential(pool(), nn.Conv2d(nf * 8, n_out, k, 1, 0, bias=False), nn.BatchNorm2d(n_out),
+                                  nn.Tanh())
+        self.skip_channels = [nf * 8, nf * 4, nf * 2, nf]
+
+
+class _Decoder(nn.Module):
+    """Runs ``first`` on the input vector seen as a 1x1 map, then ``stages``; before each stage the matching skip map
+    (deepest first) is concatenated on channels when the decoder was built with ``skip=True``. Sigmoid output."""
+
+    first: nn.Module
+    stages: nn.ModuleList
+    skip: bool
+
+    def forward(self, h: Tensor, skips: Sequence[Tensor] | None = None) -> Tensor:
+        if self.skip != (skips is not None):
+            raise ValueError("skip maps must be given if and only if the decoder was built with skip=True")
+        h = self.first(h[:, :, None, None])
+        for i, stage in enumerate(self.stages):
+            if skips is not None:
+                h = torch.cat([h, skips[i]], 1)
+            h = stage(h)
+        return torch.sigmoid(h)
+
+
+class DCGANDecoder(_Decoder):
+    """Mirror of DCGANEncoder with transposed convs; ``n_in`` is the size of the input vector."""
+
+    def __init__(self, channels: int, n_in: int, nf: int = 64, image_size: int = 64, skip: bool = False,
+                 out_bias: bool = False):
+        super().__init__()
+        k = check_image_size(image_size) // 16
+        c = 2 if skip else 1  # skip maps double the input channels of every stage
+        self.skip = skip
+        self.first = _conv_bn_lrelu(nn.ConvTranspose2d(n_in, nf * 8, k, 1, 0, bias=False), nf * 8)
+        up = lambda a, b: _conv_bn_lrelu(nn.ConvTranspose2d(a, b, 4, 2, 1, bias=False), b)  # noqa: E731
+        self.stages = nn.ModuleList([
+            up(nf * 8 * c, nf * 4), up(nf * 4 * c, nf * 2), up(nf * 2 * c, nf),
+            nn.ConvTranspose2d(nf * c, channels, 4, 2, 1, bias=out_bias),
+        ])
+
+
+class VGGDecoder(_Decoder):
+    """Mirror of VGGEncoder with nearest-neighbour upsampling between blocks."""
+
+    def __init__(self, channels: int, n_in: int, nf: int = 64, image_size: int = 64, skip: bool = False,
+                 out_bias: bool = False):
+        super().__init__()
+        k = check_image_size(image_size) // 16
+        c = 2 if skip else 1
+        self.skip = skip
+        up = lambda: nn.Upsample(scale_factor=2, mode="nearest")  # noqa: E731
+        self.first = nn.Sequential(_conv_bn_lrelu(nn.ConvTranspose2d(n_in, nf * 8, k, 1, 0, bias=False), nf * 8),
+                                   up())
+        self.stages = nn.ModuleList([
+            nn.Sequential(_conv3(nf * 8 * c, nf * 8), _conv3(nf * 8, nf * 8), _conv3(nf * 8, nf * 4), up()),
+            nn.Sequential(_conv3(nf * 4 * c, nf * 4), _conv3(nf * 4, nf * 4), _conv3(nf * 4, nf * 2), up()),
+            nn.Sequential(_conv3(nf * 2 * c, nf * 2), _conv3(nf * 2, nf), up()),
+            nn.Sequential(_conv3(nf * c, nf), nn.Conv2d(nf, channels, 3, 1, 1, bias=out_bias)),
+        ])
+
+
+_ARCHS = {"dcgan": (DCGANEncoder, DCGANDecoder), "vgg": (VGGEncoder, VGGDecoder)}
+
+
+def _arch(name: str):
+    if name not in _ARCHS:
+        raise ModelConfigError(f"unknown arch {name!r}; known: {', '.join(_ARCHS)}")
+    return _ARCHS[name]
+
+
+def make_encoder(arch: str, channels: int, n_out: int, nf: int = 64, image_size: int = 64) -> _Encoder:
+    return _arch(arch)[0](channels, n_out, nf, image_size)
+
+
+def make_decoder(arch: str, channels: int, n_in: int, nf: int = 64, image_size: int = 64, skip: bool = False,
+                 out_bias: bool = False) -> _Decoder:
+    return _arch(arch)[1](channels, n_in, nf, image_size, skip, out_bias)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# MLP and initialisation
+# ----------------------------------------------------------------------------------------------------------------
+def mlp(n_in: int, n_hidden: int, n_out: int, n_layers: int) -> nn.Sequential:
+    """``n_layers`` linear layers (hidden width ``n_hidden``) with ReLU between them, none after the last."""
+    if n_layers < 1:
+        raise ModelConfigError(f"an MLP needs at least one layer, got {n_layers}")
+    dims = [n_in] + [n_hidden] * (n_layers - 1) + [n_out]
+    layers: list[nn.Module] = []
+    for i in range(n_layers):
+        if i > 0:
+            layers.append(nn.ReLU(inplace=True))
+        layers.append(nn.Linear(dims[i], dims[i + 1]))
+    return nn.Sequential(*layers)
+
+
+_WEIGHTED = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
+
+
+def init_normal_(module: nn.Module, std: float = 0.02) -> nn.Module:
+    """DCGAN initialisation: conv / linear weights N(0, std), BatchNorm weights N(1, std), biases 0.
+
+    Other layers (LSTMs) keep PyTorch's default initialisation.
+    """
+    for m in module.modules():
+        if isinstance(m, _WEIGHTED):
+            nn.init.normal_(m.weight, 0.0, std)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.modules.batchnorm._BatchNorm) and m.affine:
+            nn.init.normal_(m.weight, 1.0, std)
+            nn.init.zeros_(m.bias)
+    return module
+
+
+def init_orthogonal_(module: nn.Module, gain: float = 1.0) -> nn.Module:
+    """Orthogonal weights with ``gain`` (used for SRVP's residual function, gain 1.41 / 1.2), biases 0."""
+    for m in module.modules():
+        if isinstance(m, _WEIGHTED):
+            nn.init.orthogonal_(m.weight, gain=gain)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+    return module
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Randomness drawn from an explicit generator
+# ----------------------------------------------------------------------------------------------------------------
+def randn(shape: Sequence[int], like: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """Standard normal noise with the dtype/device of ``like``.
+
+    With a generator the noise is drawn on the generator's device then moved, so a CPU generator also drives a GPU
+    model (reproducible across devices).
+    """
+    if generator is None:
+        return torch.randn(tuple(shape), device=like.device, dtype=like.dtype)
+    return torch.randn(tuple(shape), generator=generator, device=generator.device, dtype=like.dtype).to(like.device)
+
+
+def rand(shape: Sequence[int], device: torch.device, generator: torch.Generator | None = None) -> Tensor:
+    """Uniform [0, 1) float32 noise on ``device`` (drawn on the generator's device when one is given)."""
+    if generator is None:
+        return torch.rand(tuple(shape), device=device)
+    return torch.rand(tuple(shape), generator=generator, device=generator.device).to(device)
+
+
+def randint(high: int, shape: Sequence[int], device: torch.device,
+            generator: torch.Generator | None = None) -> Tensor:
+    """Uniform integers in [0, high) on ``device``."""
+    if generator is None:
+        return torch.randint(high, tuple(shape), device=device)
+    return torch.randint(high, tuple(shape), generator=generator, device=generator.device).to(device)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Gaussians
+# ----------------------------------------------------------------------------------------------------------------
+STD_EPS = 1e-8  # added to softplus(raw) so that a standard deviation is never exactly 0
+
+
+def gaussian_kl(mean_q: Tensor, std_q: Tensor, mean_p: Tensor, std_p: Tensor) -> Tensor:
+    """Element-wise KL(N(mean_q, std_q^2) || N(mean_p, std_p^2)); sum over dimensions yourself."""
+    var_q, var_p = std_q.pow(2), std_p.pow(2)
+    return torch.log(std_p / std_q) + (var_q + (mean_q - mean_p).pow(2)) / (2 * var_p) - 0.5
+
+
+def gaussian_nll(x: Tensor, mean: Tensor, var: float) -> Tensor:
+    """Element-wise -log N(x; mean, var) for a fixed scalar variance (constant term included)."""
+    var_t = torch.as_tensor(var, dtype=mean.dtype, device=mean.device)
+    return 0.5 * ((x - mean).pow(2) / var_t + torch.log(2 * torch.pi * var_t))
+
+
+@dataclass
+class DiagGaussian:
+    """Diagonal Gaussian given by its mean and standard deviation (tensors of the same shape)."""
+
+    mean: Tensor
+    std: Tensor
+
+    @classmethod
+    def from_raw(cls, raw: Tensor) -> "DiagGaussian":
+        """Split the last dimension into (mean, raw scale); std = softplus(raw scale) + 1e-8 (SRVP)."""
+        mean, raw_std = raw.chunk(2, dim=-1)
+        return cls(mean, F.softplus(raw_std) + STD_EPS)
+
+    @classmethod
+    def from_logvar(cls, mean: Tensor, logvar: Tensor) -> "DiagGaussian":
+        """Mean / log-variance parametrisation (SVG)."""
+        return cls(mean, torch.exp(0.5 * logvar))
+
+    @classmethod
+    def standard(cls, like: Tensor) -> "DiagGaussian":
+        return cls(torch.zeros_like(like), torch.ones_like(like))
+
+    def rsample(self, generator: torch.Generator | None = None) -> Tensor:
+        """Reparametrised sample mean + std * eps, differentiable in mean and std."""
+        return self.mean + self.std * randn(self.mean.shape, self.mean, generator)
+
+    def kl(self, other: "DiagGaussian") -> Tensor:
+        """Element-wise KL(self || other)."""
+        return gaussian_kl(self.mean, self.std, other.mean, other.std)

@@ -1,0 +1,192 @@
+"""Fast CPU tests of models.srvp.SRVP (tiny widths, B=2, T=6, 64x64 unless stated)."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from models import MODELS, SRVP, build_model
+from models.blocks import DiagGaussian, gaussian_kl
+
+TINY = dict(nf=8, nhx=16, nh_inf=16, nh_res=16, ny=6, nz=4)
+B, T = 2, 6
+
+
+def make(seed: int = 0, **overrides) -> SRVP:
+    torch.manual_seed(seed)
+    return SRVP.from_config({**TINY, **overrides})
+
+
+def video(seed: int = 0, b: int = B, t: int = T, size: int = 64, channels: int = 1) -> torch.Tensor:
+    """A bright square moving diagonally on a black background (SM-MNIST-like statistics)."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.zeros(b, t, channels, size, size)
+    start = torch.randint(0, size // 2, (b, 2), generator=g)
+    for i in range(b):
+        for j in range(t):
+            r, c = (start[i] + 3 * j).tolist()
+            x[i, j, :, r:r + 12, c:c + 12] = 1.0
+    return x
+
+
+def gen(seed: int = 1) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def test_shapes_and_ranges():
+    model, x = make(), video()
+    losses = model.training_losses(x, gen())
+    assert set(losses) == {"loss", "nll", "kl_y", "kl_z", "l2_res"}
+    assert all(v.dim() == 0 and torch.isfinite(v) for v in losses.values())
+    model.eval()
+    with torch.no_grad():
+        pred = model.predict(x[:, :5], 7, gen())
+        assert pred.shape == (B, 7, 1, 64, 64)
+        assert pred.min() >= 0 and pred.max() <= 1
+        assert model.reconstruct(x).shape == x.shape
+        y1 = model.infer_initial_state(x)
+        w = model.content(x)
+        assert y1.shape == (B, 6) and w.shape == (B, 16)
+        assert model.decode_from_initial_state(y1, w, 4, gen()).shape == (B, 4, 1, 64, 64)
+
+
+@pytest.mark.parametrize("overrides", [{}, {"arch": "vgg", "skip": True, "nf": 4, "image_size": 32, "channels": 3,
+                                            "n_euler_steps": 2}])
+def test_every_parameter_gets_a_gradient(overrides):
+    model = make(**overrides)
+    size, ch = overrides.get("image_size", 64), overrides.get("channels", 1)
+    model.training_losses(video(size=size, channels=ch), gen())["loss"].backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None or p.grad.abs().sum() == 0]
+    assert not missing, missing
+    groups = {n.split(".")[0] for n, _ in model.named_parameters()}
+    assert groups == {"encoder", "decoder", "content_proj", "content_out", "q_y", "q_z_lstm", "q_z_out", "prior",
+                      "dynamics"}
+
+
+def test_skip_model_predicts_and_swaps_content():
+    model = make(arch="vgg", skip=True, nf=4, image_size=32).eval()
+    xs, xt = video(0, size=32), video(5, size=32)
+    with torch.no_grad():
+        assert model.predict(xs[:, :5], 3, gen()).shape == (B, 3, 1, 32, 32)
+        swap = model.reconstruct(xt, w=model.content(xs[:, :5]), skip_frame=xs[:, 4])
+        assert swap.shape == xt.shape
+        out = model.decode_from_initial_state(model.infer_initial_state(xt), model.content(xs), 3, gen(),
+                                              skip_frame=xs[:, -1])
+        assert out.shape == (B, 3, 1, 32, 32)
+
+
+def test_predict_test_rule_for_content_and_skips(monkeypatch):
+    """At test time w comes from the last nt_inf conditioning frames and the skips from the last one."""
+    model = make(arch="vgg", skip=True, nf=4, image_size=32, nt_inf=3, nt_cond=5).eval()
+    x = video(size=32)[:, :5]
+    seen = {}
+    decode = model.decode
+    monkeypatch.setattr(model, "decode", lambda w, y, s=None: seen.update(w=w, s=s) or decode(w, y, s))
+    with torch.no_grad():
+        model.predict(x, 2, gen())
+        assert torch.allclose(seen["w"], model.content(x[:, 2:]))
+        assert all(torch.allclose(a, b) for a, b in zip(seen["s"], model.skip_maps(x[:, 4])))
+
+
+def test_determinism_with_seed_and_generator():
+    x = video()
+    a, b = make(seed=3), make(seed=3)
+    la, lb = a.training_losses(x, gen(7)), b.training_losses(x, gen(7))
+    assert all(torch.equal(la[k], lb[k]) for k in la)
+    a.eval(), b.eval()
+    with torch.no_grad():
+        pa, pb = a.predict(x[:, :5], 5, gen(9)), b.predict(x[:, :5], 5, gen(9))
+        assert torch.equal(pa, pb)
+        assert not torch.equal(pa, a.predict(x[:, :5], 5, gen(10)))  # the generator drives the sampling
+
+
+def test_loss_decreases_on_a_fixed_batch():
+    model, x = make(), video()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    # The Gaussian normalising constant does not depend on the parameters: compare what is left.
+    const = 0.5 * math.log(2 * math.pi * model.obs_var) * x[0].numel()
+    with torch.no_grad():
+        start = model.training_losses(x, gen(0))["loss"].item() - const
+    g = gen(1)
+    for _ in range(30):
+        opt.zero_grad()
+        model.training_losses(x, g)["loss"].backward()
+        opt.step()
+    with torch.no_grad():
+        end = model.training_losses(x, gen(0))["loss"].item() - const
+    assert end < 0.8 * start, (start, end)
+
+
+def test_content_is_permutation_invariant():
+    model, x = make().eval(), video()
+    perm = torch.tensor([3, 0, 4, 1, 2])
+    with torch.no_grad():
+        w = model.content(x[:, 1:])
+        w_perm = model.content(x[:, 1:][:, perm])
+        assert torch.allclose(w, w_perm, atol=1e-6)
+        assert not torch.allclose(w, model.content(x[:, :5]))  # but it does depend on which frames
+
+
+def test_euler_steps_use_half_step():
+    model = make(n_euler_steps=2)
+    y, z = torch.randn(B, 6), torch.randn(B, 4)
+    f = lambda y_: model.dynamics(torch.cat([y_, z], -1))  # noqa: E731
+    with torch.no_grad():
+        y_half = y + 0.5 * f(y)
+        expected = y_half + 0.5 * f(y_half)  # same z for both sub-steps
+        got, incs = model.advance(y, z)
+        assert torch.allclose(got, expected, atol=1e-6)
+        assert incs.shape == (B, 2, 6)
+        assert torch.allclose(model.advance(y, z, n_euler_steps=1)[0], y + f(y), atol=1e-6)
+
+
+class _ConstantResidual(nn.Module):
+    """f(y, z) = (3, 4, 0, ...): ||f|| = 5, ||f||^2 = 25."""
+
+    def forward(self, inp: torch.Tensor) -> torch.Tensor:
+        out = torch.zeros(inp.shape[0], 6)
+        out[:, 0], out[:, 1] = 3.0, 4.0
+        return out
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_l2_penalty_is_the_non_squared_norm(k):
+    model = make(n_euler_steps=k)
+    model.dynamics = _ConstantResidual()
+    losses = model.training_losses(video(), gen())
+    # Per example: (T-1) transitions, each k increments of norm 5/k -> 5 (T-1); squared norms would give 25 (T-1).
+    assert losses["l2_res"].item() == pytest.approx(5.0 * (T - 1))
+
+
+def test_gaussian_kl_against_hand_computation():
+    q = DiagGaussian(torch.tensor([1.0, 0.5]), torch.tensor([2.0, 0.3]))
+    p = DiagGaussian(torch.tensor([0.0, -1.0]), torch.tensor([1.0, 0.7]))
+    hand = [math.log(1 / 2) + (4 + 1) / 2 - 0.5,
+            math.log(0.7 / 0.3) + (0.09 + 2.25) / (2 * 0.49) - 0.5]
+    assert torch.allclose(q.kl(p), torch.tensor(hand), atol=1e-6)
+    assert torch.allclose(gaussian_kl(q.mean, q.std, q.mean, q.std), torch.zeros(2), atol=1e-7)
+    raw = torch.tensor([0.2, -0.3, 0.0, 1.0])
+    g = DiagGaussian.from_raw(raw)
+    assert torch.allclose(g.std, torch.nn.functional.softplus(raw[2:]) + 1e-8)
+
+
+def test_obs_var_is_a_variance():
+    x = video()
+    l1 = make(seed=4, obs_var=1.0).training_losses(x, gen(2))["nll"].item()
+    l4 = make(seed=4, obs_var=4.0).training_losses(x, gen(2))["nll"].item()
+    n = x[0].numel()
+    sq = 2 * (l1 - 0.5 * n * math.log(2 * math.pi))  # per-example sum of squared errors
+    assert l4 == pytest.approx(0.5 * sq / 4 + 0.5 * n * math.log(2 * math.pi * 4), rel=1e-5)
+
+
+def test_from_config_rejects_unknown_keys():
+    with pytest.raises(ValueError, match="obs_scale"):
+        SRVP.from_config({"obs_scale": 0.2})
+    with pytest.raises(ValueError, match="svg"):
+        build_model("nope", {})
+    assert MODELS["srvp"] is SRVP
+    model = build_model("srvp", {**TINY, "beta_z": 1.5})
+    assert isinstance(model, SRVP) and model.beta_z == 1.5
+    assert SRVP(**model.config).config == model.config
