@@ -21,7 +21,7 @@ $(STAMP): requirements.lock requirements-nodeps.txt
 venv: $(STAMP)
 
 report: $(STAMP)
-	$(VENV)/bin/snakemake --cores all --config profile=$(PROFILE) reports/thesis_tables.pdf
+	$(VENV)/bin/snakemake --cores all reports/thesis_tables.pdf --config profile=$(PROFILE)
 
 test: $(STAMP)
 	$(PY) -m pytest -n 2 --dist loadfile

@@ -38,7 +38,7 @@ def parse_args(argv):
 
 
 def frame_metric(scores: np.ndarray, name: str) -> dict:
-    best, _ = select_best(scores, HIGHER_IS_BETTER[name])
+    best, _ = select_best(scores, HIGHER_IS_BETTER[name], name)
     mean, half = mean_ci95(best)
     return {"status": "ok", "mean": float(mean), "ci95": float(half), "n": int(best.shape[0])}
 

@@ -124,16 +124,15 @@ def latent_interpolation(params: dict, profile: str, spec: dict) -> tuple[bytes,
     rng = np.random.default_rng(spec.get("seed", 0))
     digit = digits[rng.integers(len(digits))]
     n_frames, n_steps = spec.get("n_frames", 15), spec.get("n_steps", 5)
-    pair = np.stack([single_digit_trajectory(digit, n_frames, rng, frame_size=ds["frame_size"],
-                                             max_speed=ds["max_speed"]) for _ in range(2)])  # [2, T, 1, H, W]
+    pair = np.stack([single_digit_trajectory(digit, n_frames, rng=rng, frame_size=ds["frame_size"],
+                                             max_speed=ds["max_speed"])[0] for _ in range(2)])  # [2, T, 1, H, W]
     with torch.no_grad():
         x = to_float_video(pair, device)
-        w = model.content(x[:, -model.nt_inf:] if hasattr(model, "nt_inf") else x)
+        w = model.content(x)
         h1 = model.infer_initial_state(x)
         alphas = torch.linspace(0, 1, n_steps, device=device)
         h = torch.stack([(1 - a) * h1[0] + a * h1[1] for a in alphas])
-        decoded = model.decode_from_initial_state(h, w[:1].expand(n_steps, -1), n_frames,
-                                                  generator=torch.Generator(device=device).manual_seed(0))
+        decoded = model.decode_from_initial_state(h, w[:1].expand(n_steps, -1), n_frames, sample=False)
         recon = model.reconstruct(x)
     cols = [x[0], recon[0], *decoded, recon[1], x[1]]
     names = ["x^s", "rec. x^s", *[f"a={a:.2f}" for a in alphas.tolist()], "rec. x^t", "x^t"]
@@ -143,7 +142,7 @@ def latent_interpolation(params: dict, profile: str, spec: dict) -> tuple[bytes,
     for i, tile in enumerate(tiles):
         row[:, i * (w_px + GAP): i * (w_px + GAP) + w_px] = tile
     caption = ("Columns: " + ", ".join(names) + f". {n_frames} frames superimposed per column (later frames "
-               f"brighter); content w from x^s; prior z drawn with a fixed seed. Profile {profile}.")
+               f"brighter); content w from x^s; z at the prior means. Profile {profile}.")
     return _render([("h1 interpolation", row)], spec["title"]), caption
 
 

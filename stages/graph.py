@@ -187,7 +187,7 @@ def build_graph(params: dict, profile: str) -> list[Stage]:
     tables = _table_stages(params, profile, exps)
     stages += figures + tables
     report_cmd = _cli("report", "--profile", profile, "--out", paths.REPORT)
-    report_deps = list(COMMON_CODE) + ["stages/report.py"]
+    report_deps = list(COMMON_CODE) + ["stages/report.py", paths.REFERENCE_NUMBERS]
     for st in tables:
         report_cmd += ["--table", st.outs[0]]
         report_deps.append(st.outs[0])

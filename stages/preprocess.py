@@ -41,11 +41,11 @@ def preprocess_mnist(cfg: dict, profile: str) -> str:
 
 def preprocess_smmnist(cfg: dict, profile: str) -> str:
     digits = load_npz(paths.processed_files(profile, cfg["digits_from"])[0], ["test"])["test"]
+    # A capped test set (smoke, ci) is an exact prefix of the full one.
     test = smmnist.make_test_set(digits, n_frames=cfg["test_frames"], seed=cfg["test_seed"],
-                                 n_digits=cfg["n_digits"], frame_size=cfg["frame_size"], max_speed=cfg["max_speed"])
+                                 n_digits=cfg["n_digits"], frame_size=cfg["frame_size"], max_speed=cfg["max_speed"],
+                                 max_sequences=cfg.get("max_test_sequences"))
     videos, index = test["videos"], test["digit_indices"]
-    if cfg.get("max_test_sequences"):
-        videos, index = videos[: cfg["max_test_sequences"]], index[: cfg["max_test_sequences"]]
     out = paths.processed_files(profile, "smmnist")[0]
     with atomic_path(out) as tmp:
         with open(tmp, "wb") as fh:

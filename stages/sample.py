@@ -24,7 +24,7 @@ from stages.errors import DataError, atomic_path, run_cli
 from stages.metrics.frame import psnr_per_frame, ssim_per_frame
 from stages.metrics.protocol import select_best, select_worst
 from stages.registry import check_profile, experiment_config, load_params
-from stages.training import load_model, load_npz, sample_futures, select_device, to_float_video, to_uint8_video
+from stages.training import METRIC_CHUNK, load_model, load_npz, sample_futures, select_device, to_float_video, to_uint8_video
 
 HIGHER_IS_BETTER = {"PSNR": True, "SSIM": True, "LPIPS": False}
 TEST_SEED = 1  # as the SRVP test script
@@ -84,14 +84,14 @@ def main(argv=None) -> int:
         for b, start in enumerate(range(0, n_seq, batch)):
             sl = slice(start, min(start + batch, n_seq))
             x = to_float_video(videos[sl, : n_cond + n_pred], device)
-            target = x[:, n_cond:].unsqueeze(1)
             pred = sample_futures(model, x[:, :n_cond], n_pred, n_samples, TEST_SEED * 100_003 + b, device)
+            target = x[:, n_cond:].unsqueeze(1).expand_as(pred)
             rows = torch.arange(pred.shape[0])
             for name, score in scorers.items():
-                s = score(pred, target).float().cpu().numpy()  # [b, N, T]
+                s = score(pred, target, chunk_frames=METRIC_CHUNK).float().cpu().numpy()  # [b, N, T]
                 scores[name][sl] = s
-                best = torch.as_tensor(select_best(s, HIGHER_IS_BETTER[name])[1])
-                worst = torch.as_tensor(select_worst(s, HIGHER_IS_BETTER[name])[1])
+                best = torch.as_tensor(select_best(s, HIGHER_IS_BETTER[name], name)[1])
+                worst = torch.as_tensor(select_worst(s, HIGHER_IS_BETTER[name], name)[1])
                 kept[f"best_{name}"][sl] = to_uint8_video(pred[rows, best])
                 kept[f"worst_{name}"][sl] = to_uint8_video(pred[rows, worst])
             kept["random"][sl] = to_uint8_video(pred[:, :n_random])

@@ -19,6 +19,9 @@ from stages.errors import DataError
 from stages.metrics.frame import psnr_per_frame
 
 
+METRIC_CHUNK = 2048  # frames scored at once: bounds the float64 SSIM/PSNR working set to a few hundred MB
+
+
 def select_device(requested: str = "auto") -> torch.device:
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -123,7 +126,7 @@ def validate_psnr(model, batches: list[np.ndarray], n_cond: int, n_samples: int,
         x = to_float_video(batch, device)
         cond, target = x[:, :n_cond], x[:, n_cond:]
         pred = sample_futures(model, cond, target.shape[1], n_samples, seed + i, device)
-        psnr = psnr_per_frame(pred, target.unsqueeze(1)).mean(dim=-1)  # [B, N]
+        psnr = psnr_per_frame(pred, target.unsqueeze(1).expand_as(pred), chunk_frames=METRIC_CHUNK).mean(dim=-1)
         scores.append(psnr.max(dim=1).values.cpu())
     model.train(was_training)
     return float(torch.cat(scores).mean())
