@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import glob
 import json
 import math
 import re
@@ -241,9 +240,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--table", required=True, help="thesis table id, e.g. 3.2")
     ap.add_argument("--profile", required=True)
     ap.add_argument("--out", required=True, help="CSV to write, e.g. reports/tables/table_3_2.csv")
-    ap.add_argument("--metrics", action="append", default=None,
-                    help="metrics.json of one experiment (repeatable); default: every results/<profile>/*/metrics.json "
-                         "of this table")
+    ap.add_argument("--metrics", action="append", default=[],
+                    help="metrics.json of one experiment (repeatable). Only the files named here are read, so the "
+                         "table depends on exactly the inputs the orchestrators declare")
     ap.add_argument("--expect", action="append", default=[], help="'DATASET|MODEL' row this profile runs (repeatable)")
     ap.add_argument("--reference", default=paths.REFERENCE_NUMBERS)
     args = ap.parse_args(argv)
@@ -251,17 +250,11 @@ def main(argv: list[str] | None = None) -> int:
     ref = load_reference(args.reference, args.table)
     expect = [_parse_expect(e) for e in args.expect]
     metrics: dict[str, dict] = {}
-    if args.metrics is None:
-        for path in sorted(glob.glob(paths.metrics(args.profile, "*"))):
-            data = load_metrics(path)
-            if data["report"]["table"] == args.table:
-                metrics[path] = data
-    else:
-        for path in args.metrics:
-            if not Path(path).exists():      # an expected experiment that has not run yet: its row says so
-                print(f"warning: {path} not found; its row is marked '{STATUS_NOT_RUN}'", file=sys.stderr)
-                continue
-            metrics[path] = load_metrics(path)
+    for path in args.metrics:
+        if not Path(path).exists():      # an expected experiment that has not run yet: its row says so
+            print(f"warning: {path} not found; its row is marked '{STATUS_NOT_RUN}'", file=sys.stderr)
+            continue
+        metrics[path] = load_metrics(path)
     header, rows = build_table(ref, args.profile, metrics, expect)
     write_csv(args.out, header, rows)
     return 0

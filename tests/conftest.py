@@ -16,6 +16,7 @@ PROJECT_ITEMS = ["params.yaml", "dvc.yaml", "workflow", "profiles", "stages", "m
 
 def copy_project(dest: Path) -> Path:
     """Copy the code and registry (not data, results or the venv) into ``dest``."""
+    dest.mkdir(parents=True, exist_ok=True)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     for item in PROJECT_ITEMS:
         src = ROOT / item
