@@ -40,7 +40,7 @@ def _strip(frames: np.ndarray, n_slots: int, offset: int = 0) -> np.ndarray:
     return row
 
 
-def _render(rows: list[tuple[str, np.ndarray]], title: str) -> bytes:
+def _render(rows: list[tuple[str, np.ndarray]]) -> bytes:
     """Stack labelled image rows into one PNG (deterministic bytes: no timestamps or software tag)."""
     width = max(r.shape[1] for _, r in rows)
     padded = [np.pad(r, ((0, 0), (0, width - r.shape[1])), constant_values=255) for _, r in rows]
@@ -48,16 +48,15 @@ def _render(rows: list[tuple[str, np.ndarray]], title: str) -> bytes:
     canvas = np.concatenate([np.vstack([r, np.full((GAP * 2, width), 255, np.uint8)]) for r in padded])
     dpi = 100
     fig_w = 2.2 + width / dpi * 1.6
-    fig_h = 0.5 + canvas.shape[0] / dpi * 1.6
+    fig_h = 0.2 + canvas.shape[0] / dpi * 1.6
     fig = plt.figure(figsize=(fig_w, fig_h), dpi=dpi)
-    ax = fig.add_axes([2.0 / fig_w, 0.05, 1 - 2.1 / fig_w, 1 - 0.5 / fig_h])
+    ax = fig.add_axes([2.0 / fig_w, 0.1 / fig_h, 1 - 2.1 / fig_w, 1 - 0.2 / fig_h])
     ax.imshow(canvas, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
     ax.set_axis_off()
     y = 0
     for (label, _), h in zip(rows, heights):
-        ax.text(-8, y + h / 2, label, ha="right", va="center", fontsize=8)
+        ax.text(-8, y + h / 2, label, ha="right", va="center", fontsize=11)
         y += h + GAP * 2
-    fig.suptitle(title, fontsize=9)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
     plt.close(fig)
@@ -103,7 +102,7 @@ def video_comparison(params: dict, profile: str, spec: dict) -> tuple[bytes, str
     caption = (f"{n_cond} conditioning frames, then {n_pred} predicted frames. Best and worst of "
                f"{proto['n_samples']} samples by {metric} (mean over predicted frames); random = first sample. "
                f"Profile {profile}.")
-    return _render(rows, spec["title"]), caption
+    return _render(rows), caption
 
 
 def _superimpose(frames: np.ndarray) -> np.ndarray:
@@ -143,7 +142,7 @@ def latent_interpolation(params: dict, profile: str, spec: dict) -> tuple[bytes,
         row[:, i * (w_px + GAP): i * (w_px + GAP) + w_px] = tile
     caption = ("Columns: " + ", ".join(names) + f". {n_frames} frames superimposed per column (later frames "
                f"brighter); content w from x^s; z at the prior means. Profile {profile}.")
-    return _render([("h1 interpolation", row)], spec["title"]), caption
+    return _render([("h1 interpolation", row)]), caption
 
 
 KINDS = {"video-comparison": video_comparison, "latent-interpolation": latent_interpolation}

@@ -157,7 +157,8 @@ def _table_flowables(t: ResultsTable, caption: str, profile: str, width: float) 
         if r["status"] != STATUS_OURS:
             return OURS_PLACEHOLDER[r["status"]]
         value = r[f"{col}_ours"]
-        return f"{value} [{note_of[id(r)]}]" if value == "n/a" and id(r) in note_of else value
+        noted_cols = {n.split(" ", 1)[0] for n in r["notes"].split("; ")} if r["notes"] else set()
+        return f"{value} [{note_of[id(r)]}]" if col in noted_cols and id(r) in note_of else value
 
     cells = [[(r[f"{c}_thesis"], ours(r, c)) for c in t.columns] for r in t.rows]
 
@@ -212,7 +213,7 @@ def _table_flowables(t: ResultsTable, caption: str, profile: str, width: float) 
               _p("not re-run: reported in the thesis, not re-run here (baselines from pretrained releases or "
                  "trained with their authors' code, see catalog §2.4).", "small"),
               _p(f"{DASH}: not reported in the thesis (or, in an ours cell, not computed for that reason).", "small")]
-    legend += [_p(f"[{k}] {r['dataset']} / {r['model']}: unavailable: {r['notes']}", "small")
+    legend += [_p(f"[{k}] {r['dataset']} / {r['model']}: {r['notes']}", "small")
                for k, r in enumerate(noted, start=1)]
     return out + [KeepTogether(legend)]
 

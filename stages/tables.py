@@ -11,7 +11,8 @@ showing an empty cell that would read as "missing".
 
 CSV columns: table, dataset, model, then ``<COL>_thesis`` and ``<COL>_ours`` per metric column (COL is the
 metric, suffixed with the thesis qualifier when one metric has several columns, e.g. ``Acc_train``),
-then ``status`` (ours | not run | reported, not re-run) and ``notes`` (why a metric of ours is unavailable).
+then ``status`` (ours | not run | reported, not re-run) and ``notes`` (why a metric of ours is unavailable, and
+which pretrained weights produced a learned metric such as FVD).
 """
 from __future__ import annotations
 
@@ -204,9 +205,11 @@ def build_table(ref: ThesisTable, profile: str, metrics: dict[str, dict],
                 if entry["status"] == "ok":
                     dec = cell.decimals if cell.decimals is not None else _column_decimals(ref, col)
                     value = _format(entry["mean"], entry.get("ci95"), dec)
+                    if entry.get("weights"):  # name the pretrained network behind a learned metric
+                        notes.append(f"{col} computed with {entry['weights']}")
                 elif entry["status"] == "unavailable":
                     value = "n/a"
-                    notes.append(f"{col}: {entry['reason']}")
+                    notes.append(f"{col} unavailable: {entry['reason']}")
                 else:
                     value = DASH
             row += [cell.display, value]

@@ -7,6 +7,7 @@ saved state therefore replays exactly the steps an uninterrupted run would have 
 from __future__ import annotations
 
 import contextlib
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -71,7 +72,7 @@ def load_npz(path: str | Path, keys: list[str]) -> dict[str, np.ndarray]:
             if missing:
                 raise DataError(f"{path} lacks arrays {missing}: delete it and rerun its preprocess stage.")
             return {k: data[k] for k in keys}
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise DataError(f"{path} is corrupt ({exc}): delete it and rerun its preprocess stage.") from exc
 
 

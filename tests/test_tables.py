@@ -57,7 +57,7 @@ def test_ours_beside_thesis_in_the_same_row(tmp_path):
     assert r["PSNR_thesis"] == "16.90 ± 0.09" and r["PSNR_ours"] == "14.21 ± 0.31"
     assert r["SSIM_thesis"] == "0.7789 ± 0.0025" and r["SSIM_ours"] == "0.6100 ± 0.0100"   # thesis precision
     assert r["LPIPS_thesis"] == "—" and r["LPIPS_ours"] == "—"
-    assert r["FVD_ours"] == "n/a" and "FVD: I3D weights missing" in r["notes"]
+    assert r["FVD_ours"] == "n/a" and "FVD unavailable: I3D weights missing" in r["notes"]
     assert r["status"] == "ours"
 
 
@@ -91,7 +91,7 @@ def test_default_precision_when_the_thesis_prints_a_dash(tmp_path):
     doc["metrics"]["FVD"] = {"status": "ok", "mean": 301.7, "ci95": None, "n": 100, "weights": "i3d"}
     rows = run_tables(tmp_path, "--metrics", str(write_metrics(tmp_path / "m.json", doc)))
     r = row(rows, SMMNIST, SRVP)
-    assert r["LPIPS_ours"] == "0.1235 ± 0.0100" and r["FVD_ours"] == "302" and r["notes"] == ""
+    assert r["LPIPS_ours"] == "0.1235 ± 0.0100" and r["FVD_ours"] == "302" and r["notes"] == "FVD computed with i3d"
 
 
 def test_csv_is_deterministic(tmp_path):
