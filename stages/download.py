@@ -7,29 +7,25 @@ with the expected and actual digests. Nothing is downloaded for embedded sources
 """
 from __future__ import annotations
 
-import argparse
 
 from stages import paths
 from stages.datasets import mnist
+from stages.cli import load_registry, stage_parser
 from stages.errors import run_cli
-from stages.registry import check_profile, dataset_config, load_params
+from stages.registry import dataset_config
 
 DOWNLOADERS = {"mnist": lambda: mnist.download_mnist(paths.raw_dir("mnist"))}
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(prog="python -m stages.download", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = stage_parser("download", __doc__)
     p.add_argument("--dataset", required=True, choices=sorted(DOWNLOADERS))
-    p.add_argument("--profile", help="only used to check that the dataset's source needs a download")
-    p.add_argument("--params", default="params.yaml")
     return p.parse_args(argv)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    params = load_params(args.params)
-    profile = check_profile(params, args.profile)
+    params, profile = load_registry(args)
     cfg = dataset_config(params, args.dataset, profile)
     if cfg.get("source") == "embedded":
         print(f"{args.dataset}: profile {profile} uses embedded data; nothing to download")

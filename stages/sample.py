@@ -12,7 +12,6 @@ are scored as they are drawn and only the ones that figures and FVD need are kep
 """
 from __future__ import annotations
 
-import argparse
 
 import h5py
 import numpy as np
@@ -20,10 +19,11 @@ import torch
 from tqdm import tqdm
 
 from stages import paths
+from stages.cli import load_registry, stage_parser
 from stages.errors import DataError, atomic_path, run_cli
 from stages.metrics.frame import psnr_per_frame, ssim_per_frame
 from stages.metrics.protocol import select_best, select_worst
-from stages.registry import check_profile, experiment_config, load_params
+from stages.registry import experiment_config
 from stages.training import METRIC_CHUNK, load_model, load_npz, sample_futures, select_device, to_float_video, to_uint8_video
 
 HIGHER_IS_BETTER = {"PSNR": True, "SSIM": True, "LPIPS": False}
@@ -46,19 +46,15 @@ def frame_scorers(metrics: list[str], device: torch.device) -> dict:
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(prog="python -m stages.sample", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = stage_parser("sample", __doc__)
     p.add_argument("--experiment", required=True)
-    p.add_argument("--profile")
-    p.add_argument("--params", default="params.yaml")
     p.add_argument("--device", default="auto")
     return p.parse_args(argv)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    params = load_params(args.params)
-    profile = check_profile(params, args.profile)
+    params, profile = load_registry(args)
     cfg = experiment_config(params, args.experiment, profile)
     proto = cfg["protocol"]
     device = select_device(args.device)

@@ -7,7 +7,6 @@ ends with the same weights as an uninterrupted run (same seed, same device).
 """
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import time
@@ -18,8 +17,9 @@ from tqdm import tqdm
 
 from models import build_model
 from stages import paths
+from stages.cli import load_registry, stage_parser
 from stages.errors import run_cli
-from stages.registry import check_profile, config_digest, dataset_config, experiment_config, load_params
+from stages.registry import config_digest, dataset_config, experiment_config
 from stages.training import (
     VideoData,
     autocast,
@@ -35,11 +35,8 @@ STOPPED_EARLY = 3  # exit status of --stop-after-steps: state saved, rerun to re
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(prog="python -m stages.train", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = stage_parser("train", __doc__)
     p.add_argument("--experiment", required=True, help="experiment id from params.yaml (e.g. srvp-smmnist)")
-    p.add_argument("--profile", help="profile from params.yaml (default: default_profile)")
-    p.add_argument("--params", default="params.yaml", help="registry file (default: params.yaml)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
     p.add_argument("--no-resume", action="store_true", help="ignore a saved state and start from step 0")
     p.add_argument("--stop-after-steps", type=int, default=None, metavar="N",
@@ -63,8 +60,7 @@ def _truncate_log(path: Path, step: int) -> None:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    params = load_params(args.params)
-    profile = check_profile(params, args.profile)
+    params, profile = load_registry(args)
     cfg = experiment_config(params, args.experiment, profile)
     ds_cfg = dataset_config(params, cfg["dataset"], profile)
     tr = cfg["train"]

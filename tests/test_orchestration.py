@@ -112,4 +112,7 @@ def test_both_tools_build_the_same_report_and_rerun_only_what_changed(tmp_path):
     # downstream whose inputs changed, and skips every SRVP stage.
     assert dvc_pending(dv) == {"train_svg_smmnist", "sample_svg_smmnist"}
     proc = dvc(dv, "repro")
-    assert set(re.findall(r"Running stage '(\w+)'", proc.stdout + proc.stderr)) == SVG_DOWNSTREAM
+    ran = set(re.findall(r"Running stage '(\w+)'", proc.stdout + proc.stderr))
+    # Stages further down rerun only if their inputs' content changed (DVC compares hashes), so the
+    # table and report may be skipped when the tiny ci model's rounded metrics come out identical.
+    assert {"train_svg_smmnist", "sample_svg_smmnist", "evaluate_svg_smmnist"} <= ran <= SVG_DOWNSTREAM

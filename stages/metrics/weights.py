@@ -6,6 +6,7 @@ are found through ``importlib.metadata`` and read with an unpickler that only re
 """
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
 import io
 import pickle
@@ -35,9 +36,6 @@ class NumpyOnlyUnpickler(pickle.Unpickler):
 
     def find_class(self, module: str, name: str):
         if (module, name) in _ALLOWED_GLOBALS or (module == _DTYPE_CLASSES_MODULE and name.endswith("DType")):
-            import numpy  # noqa: F401  (the modules above live in numpy)
-            import importlib
-
             return getattr(importlib.import_module(module), name)
         raise pickle.UnpicklingError(f"refusing to load global {module}.{name}: only numpy arrays are allowed")
 
