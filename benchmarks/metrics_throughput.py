@@ -13,6 +13,7 @@ import torch  # noqa: E402
 
 from stages.metrics.frame import psnr_per_frame, ssim_per_frame  # noqa: E402
 from stages.metrics.protocol import select_best  # noqa: E402
+from stages.training import METRIC_CHUNK, METRIC_DTYPE  # noqa: E402
 
 
 def main():
@@ -28,12 +29,12 @@ def main():
     g = torch.Generator(device=dev).manual_seed(0)
     shape = (args.sequences, args.samples, args.frames, args.channels, 64, 64)
     pred = torch.rand(shape, generator=g, device=dev)
-    target = torch.rand((args.sequences, 1, *shape[2:]), generator=g, device=dev)
+    target = torch.rand((args.sequences, 1, *shape[2:]), generator=g, device=dev).expand(shape)
     n_frames = args.sequences * args.samples * args.frames
 
-    def protocol():
+    def protocol():  # exactly what the sample stage does per batch
         for fn, higher in ((psnr_per_frame, True), (ssim_per_frame, True)):
-            select_best(fn(pred, target).cpu().numpy(), higher)
+            select_best(fn(pred, target, chunk_frames=METRIC_CHUNK, dtype=METRIC_DTYPE).cpu().numpy(), higher)
 
     results = {"shape": list(shape), "device": str(dev)}
     results["psnr_ssim_best_of_n_frames_per_s"] = round(n_frames / timed(protocol, repeat=2), 1)
@@ -42,7 +43,7 @@ def main():
 
         lpips = LPIPSAlex(device=dev)
         sub = pred[:, : min(args.samples, 10)]
-        seconds = timed(lambda: lpips(sub, target), warmup=1, repeat=1)
+        seconds = timed(lambda: lpips(sub, target[:, : sub.shape[1]]), warmup=1, repeat=1)
         results["lpips_frames_per_s"] = round(sub[..., 0, 0, 0].numel() / seconds, 1)
     emit("metrics_throughput", results)
 

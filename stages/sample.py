@@ -24,7 +24,7 @@ from stages.errors import DataError, atomic_path, run_cli
 from stages.metrics.frame import psnr_per_frame, ssim_per_frame
 from stages.metrics.protocol import select_best, select_worst
 from stages.registry import experiment_config
-from stages.training import METRIC_CHUNK, load_model, load_npz, sample_futures, select_device, to_float_video, to_uint8_video
+from stages.training import METRIC_CHUNK, METRIC_DTYPE, load_model, load_npz, sample_futures, select_device, to_float_video, to_uint8_video
 
 HIGHER_IS_BETTER = {"PSNR": True, "SSIM": True, "LPIPS": False}
 TEST_SEED = 1  # as the SRVP test script
@@ -43,6 +43,10 @@ def frame_scorers(metrics: list[str], device: torch.device) -> dict:
 
             scorers[name] = LPIPSAlex(device=device)
     return scorers
+
+
+def metric_kwargs(name: str) -> dict:
+    return {} if name == "LPIPS" else {"chunk_frames": METRIC_CHUNK, "dtype": METRIC_DTYPE}
 
 
 def parse_args(argv):
@@ -84,7 +88,7 @@ def main(argv=None) -> int:
             target = x[:, n_cond:].unsqueeze(1).expand_as(pred)
             rows = torch.arange(pred.shape[0])
             for name, score in scorers.items():
-                s = score(pred, target, chunk_frames=METRIC_CHUNK).float().cpu().numpy()  # [b, N, T]
+                s = score(pred, target, **metric_kwargs(name)).float().cpu().numpy()  # [b, N, T]
                 scores[name][sl] = s
                 best = torch.as_tensor(select_best(s, HIGHER_IS_BETTER[name], name)[1])
                 worst = torch.as_tensor(select_worst(s, HIGHER_IS_BETTER[name], name)[1])

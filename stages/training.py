@@ -20,7 +20,10 @@ from stages.errors import DataError
 from stages.metrics.frame import psnr_per_frame
 
 
-METRIC_CHUNK = 2048  # frames scored at once: bounds the float64 SSIM/PSNR working set to a few hundred MB
+METRIC_CHUNK = 1024  # frames scored at once: bounds the SSIM working set (~200 MB) and stays in cache-friendly sizes
+# Scores are computed in float32, the precision of the SRVP evaluation code; float32 stays within 1e-7 of a
+# float64 reference on 64x64 frames (tests/test_metrics_frame.py) and is 2-3x faster on CPU.
+METRIC_DTYPE = torch.float32
 
 
 def select_device(requested: str = "auto") -> torch.device:
@@ -127,7 +130,8 @@ def validate_psnr(model, batches: list[np.ndarray], n_cond: int, n_samples: int,
         x = to_float_video(batch, device)
         cond, target = x[:, :n_cond], x[:, n_cond:]
         pred = sample_futures(model, cond, target.shape[1], n_samples, seed + i, device)
-        psnr = psnr_per_frame(pred, target.unsqueeze(1).expand_as(pred), chunk_frames=METRIC_CHUNK).mean(dim=-1)
+        psnr = psnr_per_frame(pred, target.unsqueeze(1).expand_as(pred), chunk_frames=METRIC_CHUNK,
+                              dtype=METRIC_DTYPE).mean(dim=-1)
         scores.append(psnr.max(dim=1).values.cpu())
     model.train(was_training)
     return float(torch.cat(scores).mean())
