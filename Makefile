@@ -1,7 +1,7 @@
 # weakgen: two commands on a fresh machine.
 #   make report   create .venv if absent, install the pinned stack, build reports/thesis_tables.pdf (smoke profile)
 #   make test     same set-up, then the test suite
-# Other targets: make venv | dvc-export | bench | clean
+# Other targets: make venv | repro (dvc repro with the venv on PATH) | dvc-export | bench | clean
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.weakgen-stamp
 PROFILE ?= smoke
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: venv report test dvc-export bench clean
+.PHONY: venv report test repro dvc-export bench clean
 
 $(STAMP): requirements.lock requirements-nodeps.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,9 @@ report: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -n 2 --dist loadfile
+
+repro: $(STAMP)
+	$(VENV)/bin/dvc repro
 
 dvc-export: $(STAMP)
 	$(PY) -m stages.export_dvc

@@ -15,6 +15,16 @@ def stage_parser(module: str, doc: str | None) -> argparse.ArgumentParser:
 
 
 def load_registry(args: argparse.Namespace) -> tuple[dict, str]:
-    """Validated params.yaml and the resolved profile name; ConfigError names what is wrong."""
+    """Validated params.yaml and the resolved profile name; ConfigError names what is wrong.
+
+    Also applies the profile's ``torch_threads``, so a stage computes the same numbers whichever tool
+    (or person) runs it and however many jobs run beside it.
+    """
     params = load_params(args.params)
-    return params, check_profile(params, args.profile)
+    profile = check_profile(params, args.profile)
+    threads = params["profiles"][profile].get("torch_threads")
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    return params, profile
