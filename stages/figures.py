@@ -146,8 +146,9 @@ def latent_interpolation(params: dict, profile: str, spec: dict) -> tuple[bytes,
     row = np.full((h_px, len(tiles) * (w_px + GAP) - GAP), 255, np.uint8)
     for i, tile in enumerate(tiles):
         row[:, i * (w_px + GAP): i * (w_px + GAP) + w_px] = tile
-    caption = ("Columns: " + ", ".join(n.replace("$", "") for n in names) + f". {n_frames} frames superimposed per column (later frames "
-               f"brighter); content w from x^s; z at the prior means. Profile {profile}.")
+    caption = ("Columns: " + ", ".join(n.replace("$", "") for n in names)
+               + f". {n_frames} frames superimposed per column (later frames brighter); content w from x^s; "
+               f"z at the prior means. Profile {profile}.")
     centres = [i * (w_px + GAP) + w_px / 2 for i in range(len(tiles))]
     return _render([("h1 interpolation", row)], list(zip(centres, names))), caption
 

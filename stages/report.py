@@ -160,6 +160,10 @@ def _table_flowables(t: ResultsTable, caption: str, profile: str, width: float) 
         noted_cols = {n.split(" ", 1)[0] for n in r["notes"].split("; ")} if r["notes"] else set()
         return f"{value} [{note_of[id(r)]}]" if col in noted_cols and id(r) in note_of else value
 
+    def model(r: dict) -> str:          # a note about the whole row (not one metric) marks the model name
+        row_notes = [n for n in r["notes"].split("; ") if n.split(" ", 1)[0] not in t.columns] if r["notes"] else []
+        return f"{r['model']} [{note_of[id(r)]}]" if row_notes and id(r) in note_of else r["model"]
+
     cells = [[(r[f"{c}_thesis"], ours(r, c)) for c in t.columns] for r in t.rows]
 
     def col_width(i: int, half: int) -> float:
@@ -195,7 +199,7 @@ def _table_flowables(t: ResultsTable, caption: str, profile: str, width: float) 
         body = []
         for k, r in enumerate(t.rows):
             first = k == 0 or t.rows[k - 1]["dataset"] != r["dataset"]
-            line = [_p(r["dataset"], "cell") if first else "", _p(r["model"], "cell")]
+            line = [_p(r["dataset"], "cell") if first else "", _p(model(r), "cell")]
             for j, i in enumerate(group):
                 line += list(cells[k][i])
                 if r["status"] != STATUS_OURS:

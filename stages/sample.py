@@ -24,7 +24,8 @@ from stages.errors import DataError, atomic_path, run_cli
 from stages.metrics.frame import psnr_per_frame, ssim_per_frame
 from stages.metrics.protocol import select_best, select_worst
 from stages.registry import experiment_config
-from stages.training import METRIC_CHUNK, METRIC_DTYPE, load_model, load_npz, sample_futures, select_device, to_float_video, to_uint8_video
+from stages.training import (METRIC_CHUNK, METRIC_DTYPE, load_model, load_npz, sample_futures, select_device,
+                             to_float_video, to_uint8_video)
 
 HIGHER_IS_BETTER = {"PSNR": True, "SSIM": True, "LPIPS": False}
 TEST_SEED = 1  # as the SRVP test script

@@ -162,6 +162,16 @@ def _column_decimals(ref: ThesisTable, col: str) -> int:
     return DEFAULT_DECIMALS.get(ref.metric_of[col], FALLBACK_DECIMALS)
 
 
+def _protocol_note(protocol) -> list[str]:
+    """Say how many samples and sequences our number used: the caption gives the paper's counts."""
+    if not isinstance(protocol, dict):
+        return []
+    samples, sequences = protocol.get("n_samples"), protocol.get("n_sequences")
+    if not (isinstance(samples, int) and isinstance(sequences, int)):
+        return []
+    return [f"ours: best of {samples} samples per test sequence, {sequences} test sequences"]
+
+
 def build_table(ref: ThesisTable, profile: str, metrics: dict[str, dict],
                 expect: list[tuple[str, str]]) -> tuple[list[str], list[list[str]]]:
     """CSV header and rows. ``metrics`` maps each metrics file path to its loaded content."""
@@ -197,6 +207,8 @@ def build_table(ref: ThesisTable, profile: str, metrics: dict[str, dict],
     for ds, model in ref.rows:
         row, notes = [ref.table, ds, model], []
         found = ours.get((ds, model))
+        if found:
+            notes += _protocol_note(found[1].get("protocol"))
         for col in ref.columns:
             cell = ref.cells.get((ds, model, col), Cell(DASH, None))
             value = ""

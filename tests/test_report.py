@@ -20,6 +20,7 @@ REFERENCE = Path(__file__).resolve().parents[1] / "reference" / "thesis_numbers.
 METRICS = {
     "experiment": "srvp-smmnist", "profile": "smoke", "model": "srvp", "dataset": "smmnist",
     "report": {"table": "3.2", "dataset": "SM-MNIST (Stochastic Moving MNIST)", "model": "SRVP (ours)"},
+    "protocol": {"n_sequences": 48, "n_samples": 12, "n_cond": 5, "n_pred": 20},
     "metrics": {
         "PSNR": {"status": "ok", "mean": 14.21, "ci95": 0.31, "n": 100},
         "SSIM": {"status": "ok", "mean": 0.61, "ci95": 0.01, "n": 100},
@@ -104,6 +105,9 @@ def test_profile_on_every_page_and_numbers_as_text(inputs):
     for expected in ("16.90 ± 0.09", "14.21 ± 0.31", "NOT comparable to the thesis", "Table 3.2", "not re-run",
                      "I3D weights missing", "Sorbonne Université, 2020", "Figure 3.11"):
         assert expected in text
+    # the row's note (fewer samples than the caption's 100) is referenced from the model name and spelled out
+    assert "SRVP (ours) [1]" in text and "n/a [1]" in text
+    assert "best of 12 samples per test sequence, 48 test sequences" in text
 
 
 def test_missing_figure_sidecar_is_a_data_error(inputs):

@@ -91,7 +91,19 @@ def test_default_precision_when_the_thesis_prints_a_dash(tmp_path):
     doc["metrics"]["FVD"] = {"status": "ok", "mean": 301.7, "ci95": None, "n": 100, "weights": "i3d"}
     rows = run_tables(tmp_path, "--metrics", str(write_metrics(tmp_path / "m.json", doc)))
     r = row(rows, SMMNIST, SRVP)
-    assert r["LPIPS_ours"] == "0.1235 ± 0.0100" and r["FVD_ours"] == "302" and r["notes"] == "FVD computed with i3d"
+    assert r["LPIPS_ours"] == "0.1235 ± 0.0100" and r["FVD_ours"] == "302"
+    assert r["notes"] == "ours: best of 20 samples per test sequence, 100 test sequences; FVD computed with i3d"
+
+
+def test_protocol_note_says_how_many_samples_our_number_used(tmp_path):
+    # The caption states the paper's "best of 100"; a smoke run with fewer samples must say so in its row.
+    doc = copy.deepcopy(METRICS)
+    doc["protocol"] = {"n_sequences": 48, "n_samples": 12, "n_cond": 5, "n_pred": 20}
+    rows = run_tables(tmp_path, "--metrics", str(write_metrics(tmp_path / "m.json", doc)))
+    assert row(rows, SMMNIST, SRVP)["notes"].startswith("ours: best of 12 samples per test sequence, 48 test sequences")
+    del doc["protocol"]                                    # metrics without protocol counts: no claim made
+    rows = run_tables(tmp_path, "--metrics", str(write_metrics(tmp_path / "m.json", doc)))
+    assert "best of" not in row(rows, SMMNIST, SRVP)["notes"]
 
 
 def test_csv_is_deterministic(tmp_path):

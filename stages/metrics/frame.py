@@ -3,8 +3,9 @@
 Inputs are torch tensors of shape ``[..., T, C, H, W]`` in ``[0, 1]`` (data range 1). Predictions are
 clamped to ``[0, 1]`` first, as the SRVP evaluation does; targets are used as given. Every frame of every
 sample is flattened into one batch, so there is no per-frame Python loop; ``chunk_frames`` (default 1024,
-``None`` = all at once) bounds memory by processing that flattened batch in pieces without changing results. Both metrics are computed per channel and then averaged over
-channels, and are returned as float64 tensors of shape ``[..., T]`` on the inputs' device.
+``None`` = all at once) bounds memory by processing that flattened batch in pieces without changing
+results. Both metrics are computed per channel and then averaged over channels, and are returned as
+float64 tensors of shape ``[..., T]`` on the inputs' device.
 
 Precision: the computation runs in float64 by default (``dtype`` argument), so results agree with a
 float64 reference to ~1e-12; float32 is allowed for speed on accelerators and stays within ~1e-6 for SSIM.
