@@ -153,16 +153,17 @@ def _table_flowables(t: ResultsTable, caption: str, profile: str, width: float) 
     noted = [r for r in t.rows if r["notes"]]                    # footnote k is noted[k - 1]
     note_of = {id(r): k for k, r in enumerate(noted, start=1)}
 
+    def subjects(r: dict) -> set[str]:  # a note starts with the metric it is about, or is about the row
+        return {n.split(" ", 1)[0] for n in r["notes"].split("; ")} if r["notes"] else set()
+
     def ours(r: dict, col: str) -> str:
         if r["status"] != STATUS_OURS:
             return OURS_PLACEHOLDER[r["status"]]
         value = r[f"{col}_ours"]
-        noted_cols = {n.split(" ", 1)[0] for n in r["notes"].split("; ")} if r["notes"] else set()
-        return f"{value} [{note_of[id(r)]}]" if col in noted_cols and id(r) in note_of else value
+        return f"{value} [{note_of[id(r)]}]" if col in subjects(r) else value
 
     def model(r: dict) -> str:          # a note about the whole row (not one metric) marks the model name
-        row_notes = [n for n in r["notes"].split("; ") if n.split(" ", 1)[0] not in t.columns] if r["notes"] else []
-        return f"{r['model']} [{note_of[id(r)]}]" if row_notes and id(r) in note_of else r["model"]
+        return f"{r['model']} [{note_of[id(r)]}]" if subjects(r) - set(t.columns) else r["model"]
 
     cells = [[(r[f"{c}_thesis"], ours(r, c)) for c in t.columns] for r in t.rows]
 

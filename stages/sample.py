@@ -12,6 +12,7 @@ are scored as they are drawn and only the ones that figures and FVD need are kep
 """
 from __future__ import annotations
 
+from functools import partial
 
 import h5py
 import numpy as np
@@ -36,18 +37,14 @@ def frame_scorers(metrics: list[str], device: torch.device) -> dict:
     scorers = {}
     for name in metrics:
         if name == "PSNR":
-            scorers[name] = psnr_per_frame
+            scorers[name] = partial(psnr_per_frame, chunk_frames=METRIC_CHUNK, dtype=METRIC_DTYPE)
         elif name == "SSIM":
-            scorers[name] = ssim_per_frame
+            scorers[name] = partial(ssim_per_frame, chunk_frames=METRIC_CHUNK, dtype=METRIC_DTYPE)
         elif name == "LPIPS":
             from stages.metrics.lpips import LPIPSAlex
 
             scorers[name] = LPIPSAlex(device=device)
     return scorers
-
-
-def metric_kwargs(name: str) -> dict:
-    return {} if name == "LPIPS" else {"chunk_frames": METRIC_CHUNK, "dtype": METRIC_DTYPE}
 
 
 def parse_args(argv):
@@ -89,7 +86,7 @@ def main(argv=None) -> int:
             target = x[:, n_cond:].unsqueeze(1).expand_as(pred)
             rows = torch.arange(pred.shape[0])
             for name, score in scorers.items():
-                s = score(pred, target, **metric_kwargs(name)).float().cpu().numpy()  # [b, N, T]
+                s = score(pred, target).float().cpu().numpy()  # [b, N, T]
                 scores[name][sl] = s
                 best = torch.as_tensor(select_best(s, HIGHER_IS_BETTER[name], name)[1])
                 worst = torch.as_tensor(select_worst(s, HIGHER_IS_BETTER[name], name)[1])
