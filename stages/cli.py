@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 
 from stages.registry import check_profile, load_params
 
@@ -28,3 +29,9 @@ def load_registry(args: argparse.Namespace) -> tuple[dict, str]:
 
         torch.set_num_threads(threads)
     return params, profile
+
+
+def resolve_target(target: str):
+    """'package.module:function' -> the function; lets a CLI dispatch to chapter modules imported lazily."""
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)

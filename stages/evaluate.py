@@ -15,7 +15,7 @@ import h5py
 import numpy as np
 
 from stages import paths
-from stages.cli import load_registry, stage_parser
+from stages.cli import load_registry, resolve_target, stage_parser
 from stages.errors import DataError, run_cli, write_json_atomic
 from stages.metrics.protocol import mean_ci95, select_best
 from stages.metrics.weights import WeightsUnavailable
@@ -57,9 +57,21 @@ def fvd_metric(real: np.ndarray, cond: np.ndarray, randoms: np.ndarray, source: 
             "n": int(real.shape[0]), "draws": len(values), "weights": embedder.description()}
 
 
+# Model families scored by another chapter's protocol ("module:function", called with (args, params, profile)
+# and returning the exit status). Families not listed here follow the video protocol below.
+EVALUATORS: dict[str, str] = {}
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     params, profile = load_registry(args)
+    family = experiment_config(params, args.experiment, profile)["family"]
+    if family in EVALUATORS:
+        return resolve_target(EVALUATORS[family])(args, params, profile)
+    return evaluate_video(args, params, profile)
+
+
+def evaluate_video(args, params: dict, profile: str) -> int:
     cfg = experiment_config(params, args.experiment, profile)
     proto = cfg["protocol"]
     samples_path = Path(paths.samples(profile, args.experiment))

@@ -21,7 +21,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from stages import paths  # noqa: E402
-from stages.cli import load_registry, stage_parser
+from stages.cli import load_registry, resolve_target, stage_parser
 from stages.errors import DataError, ConfigError, run_cli, write_bytes_atomic, write_json_atomic  # noqa: E402
 from stages.registry import dataset_config, experiment_config  # noqa: E402
 from stages.training import load_model, load_npz, select_device, to_float_video  # noqa: E402
@@ -153,6 +153,8 @@ def latent_interpolation(params: dict, profile: str, spec: dict) -> tuple[bytes,
     return _render([("h1 interpolation", row)], list(zip(centres, names))), caption
 
 
+# Figure kind -> function(params, profile, spec) -> (PNG bytes, caption). Other chapters register theirs
+# by name ("module:function") so their plotting code is imported only when drawn.
 KINDS = {"video-comparison": video_comparison, "latent-interpolation": latent_interpolation}
 
 
@@ -169,9 +171,11 @@ def main(argv=None) -> int:
     if spec is None:
         raise ConfigError(f"unknown figure '{args.figure}'; known: {sorted(params.get('figures') or {})}")
     torch.manual_seed(0)
-    png, caption = KINDS[spec["kind"]](params, profile, spec)
+    draw = KINDS[spec["kind"]]
+    png, caption = (resolve_target(draw) if isinstance(draw, str) else draw)(params, profile, spec)
     png_path, json_path = paths.figure_files(args.figure)
-    number = args.figure.removeprefix("fig-").replace("-", ".")
+    # `number` names figures that share a thesis number (e.g. Fig 5.4 for each dataset): "5.4 (Flowers)".
+    number = spec.get("number") or args.figure.removeprefix("fig-").replace("-", ".")
     write_json_atomic(json_path, {"figure": number, "title": spec["title"], "caption": caption,
                                   "experiment": spec["experiments"]["main"], "profile": profile})
     write_bytes_atomic(png_path, png)

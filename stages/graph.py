@@ -11,6 +11,8 @@ import shlex
 from dataclasses import dataclass, field
 
 from stages import paths
+from stages.cli import resolve_target
+from stages.errors import ConfigError
 from stages.registry import config_digest, dataset_config, enabled_experiments, experiment_config
 
 # Code each kind of stage imports (beyond the generic helpers listed in COMMON_CODE).
@@ -85,7 +87,28 @@ def _dataset_stages(params: dict, profile: str) -> list[Stage]:
     return stages
 
 
+# How each model family's experiment becomes stages, and how each figure kind becomes a stage.
+# Chapter modules register here by name ("module:function"), so graph.py never imports them eagerly.
+EXPERIMENT_BUILDERS = {
+    "srvp": "stages.graph:video_experiment_stages",
+    "svg": "stages.graph:video_experiment_stages",
+}
+FIGURE_BUILDERS = {
+    "video-comparison": "stages.graph:video_figure_stage",
+    "latent-interpolation": "stages.graph:video_figure_stage",
+}
+
+
 def _experiment_stages(params: dict, profile: str, exp: str) -> list[Stage]:
+    family = params["experiments"][exp]["model"]
+    if family not in EXPERIMENT_BUILDERS:
+        raise ConfigError(f"experiments.{exp}.model: unknown model family '{family}'; "
+                          f"known: {', '.join(sorted(EXPERIMENT_BUILDERS))}")
+    return resolve_target(EXPERIMENT_BUILDERS[family])(params, profile, exp)
+
+
+def video_experiment_stages(params: dict, profile: str, exp: str) -> list[Stage]:
+    """Video prediction (chapter 3.2): train -> sample (N futures, scored) -> evaluate."""
     cfg = experiment_config(params, exp, profile)
     entry = params["experiments"][exp]
     ds = dataset_config(params, cfg["dataset"], profile)
@@ -138,22 +161,35 @@ def _figure_stages(params: dict, profile: str, exps: list[str]) -> list[Stage]:
         involved = [roles["main"], *roles.get("baselines", [])]
         if not all(e in exps for e in involved):
             continue
-        deps = list(COMMON_CODE) + ["stages/figures.py"]
-        for exp in involved:
-            cfg = experiment_config(params, exp, profile)
-            if spec["kind"] == "video-comparison":
-                deps += [paths.samples(profile, exp)] + paths.processed_files(profile, cfg["dataset"])
-            else:
-                ds = dataset_config(params, cfg["dataset"], profile)
-                deps += [paths.checkpoint(profile, exp)] + MODEL_CODE[cfg["family"]] + DATASET_CODE[cfg["dataset"]]
-                deps += paths.processed_files(profile, ds.get("digits_from") or cfg["dataset"])
-        stages.append(Stage(
-            name=f"figure_{fig.replace('-', '_')}",
-            cmd=_cli("figures", "--figure", fig, "--profile", profile),
-            deps=_uniq(deps), outs=paths.figure_files(fig), params=[f"figures.{fig}"],
-            digest=config_digest(spec),
-        ))
+        if spec["kind"] not in FIGURE_BUILDERS:
+            raise ConfigError(f"figures.{fig}.kind: unknown kind '{spec['kind']}'; "
+                              f"known: {', '.join(sorted(FIGURE_BUILDERS))}")
+        stages.append(resolve_target(FIGURE_BUILDERS[spec["kind"]])(params, profile, fig, spec, involved))
     return stages
+
+
+def figure_stage(fig: str, spec: dict, profile: str, deps: list[str]) -> Stage:
+    """The stage that draws one figure with ``python -m stages.figures`` from ``deps``."""
+    return Stage(
+        name=f"figure_{fig.replace('-', '_')}",
+        cmd=_cli("figures", "--figure", fig, "--profile", profile),
+        deps=_uniq(list(COMMON_CODE) + ["stages/figures.py"] + deps), outs=paths.figure_files(fig),
+        params=[f"figures.{fig}"], digest=config_digest(spec),
+    )
+
+
+def video_figure_stage(params: dict, profile: str, fig: str, spec: dict, involved: list[str]) -> Stage:
+    """Figures 3.11-3.16: drawn from the kept samples, or from the checkpoint for latent interpolation."""
+    deps: list[str] = []
+    for exp in involved:
+        cfg = experiment_config(params, exp, profile)
+        if spec["kind"] == "video-comparison":
+            deps += [paths.samples(profile, exp)] + paths.processed_files(profile, cfg["dataset"])
+        else:
+            ds = dataset_config(params, cfg["dataset"], profile)
+            deps += [paths.checkpoint(profile, exp)] + MODEL_CODE[cfg["family"]] + DATASET_CODE[cfg["dataset"]]
+            deps += paths.processed_files(profile, ds.get("digits_from") or cfg["dataset"])
+    return figure_stage(fig, spec, profile, deps)
 
 
 def _table_stages(params: dict, profile: str, exps: list[str]) -> list[Stage]:

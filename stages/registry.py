@@ -86,8 +86,7 @@ def _check_references(params: dict, schema: dict, path: Path) -> None:
         src = ds.get("digits_from")
         if src and src not in params["datasets"]:
             raise ConfigError(f"{path}: datasets.{name}.digits_from: unknown dataset '{src}'.")
-    train_schema = {"$defs": schema["$defs"], **schema["$defs"]["train"]}
-    protocol_schema = schema["properties"]["protocols"]["additionalProperties"]["properties"]["base"]
+    defs = schema["$defs"]
     for name, exp in params["experiments"].items():
         if exp["dataset"] not in params["datasets"]:
             raise ConfigError(f"{path}: experiments.{name}.dataset: unknown dataset '{exp['dataset']}'.")
@@ -96,10 +95,15 @@ def _check_references(params: dict, schema: dict, path: Path) -> None:
         for prof in exp.get("profiles_enabled", []):
             if prof not in profiles:
                 raise ConfigError(f"{path}: experiments.{name}.profiles_enabled: unknown profile '{prof}'.")
+        # Each model family has its own training keys: $defs/train_<family>, else the video loop's $defs/train.
+        train_def = f"train_{exp['model']}" if f"train_{exp['model']}" in defs else "train"
+        train_schema = {"$defs": defs, **defs[train_def]}
+        _validate(exp["base"]["train"], train_schema, f"experiments.{name}.base.train", path)
         for prof in profiles:
             merged = resolve(exp, prof)
             _validate(merged["train"], train_schema, f"experiments.{name} (profile {prof}).train", path)
     for name, proto in params["protocols"].items():
+        protocol_schema = {"$defs": defs, **defs[f"protocol_{proto.get('kind', 'video')}"]}
         for prof in profiles:
             _validate(resolve(proto, prof), protocol_schema, f"protocols.{name} (profile {prof})", path)
     for name, fig in (params.get("figures") or {}).items():
@@ -139,8 +143,10 @@ def dataset_config(params: dict, name: str, profile: str) -> dict:
 
 
 def protocol_config(params: dict, name: str, profile: str) -> dict:
-    cfg = resolve(_lookup(params, "protocols", name), profile)
+    entry = _lookup(params, "protocols", name)
+    cfg = resolve(entry, profile)
     cfg["name"] = name
+    cfg["kind"] = entry.get("kind", "video")
     return cfg
 
 

@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from models import build_model
 from stages import paths
-from stages.cli import load_registry, stage_parser
+from stages.cli import load_registry, resolve_target, stage_parser
 from stages.errors import run_cli
 from stages.registry import config_digest, dataset_config, experiment_config
 from stages.training import (
@@ -32,6 +32,10 @@ from stages.training import (
 )
 
 STOPPED_EARLY = 3  # exit status of --stop-after-steps: state saved, rerun to resume
+
+# Model families trained by another chapter's loop ("module:function", called with (args, params, profile)
+# and returning the exit status). Families not listed here are video models trained by `train_video` below.
+TRAINERS: dict[str, str] = {}
 
 
 def parse_args(argv):
@@ -61,6 +65,14 @@ def _truncate_log(path: Path, step: int) -> None:
 def main(argv=None) -> int:
     args = parse_args(argv)
     params, profile = load_registry(args)
+    family = experiment_config(params, args.experiment, profile)["family"]
+    if family in TRAINERS:
+        return resolve_target(TRAINERS[family])(args, params, profile)
+    return train_video(args, params, profile)
+
+
+def train_video(args, params: dict, profile: str) -> int:
+    """Chapter 3.2 video models: Adam with the SRVP schedule, selection on validation best-of-N PSNR."""
     cfg = experiment_config(params, args.experiment, profile)
     ds_cfg = dataset_config(params, cfg["dataset"], profile)
     tr = cfg["train"]
