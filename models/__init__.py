@@ -8,12 +8,13 @@ from __future__ import annotations
 from torch import nn
 
 from models.blocks import ModelConfigError
+from models.mvbigan import MVBiGAN
 from models.srvp import SRVP
 from models.svg import SVG
 
-MODELS: dict[str, type[nn.Module]] = {"srvp": SRVP, "svg": SVG}
+MODELS: dict[str, type[nn.Module]] = {"srvp": SRVP, "svg": SVG, "mvbigan": MVBiGAN}
 
-__all__ = ["MODELS", "SRVP", "SVG", "ModelConfigError", "build_model"]
+__all__ = ["MODELS", "MVBiGAN", "SRVP", "SVG", "ModelConfigError", "build_model"]
 
 
 def build_model(name: str, cfg: dict) -> nn.Module:

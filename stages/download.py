@@ -9,12 +9,14 @@ from __future__ import annotations
 
 
 from stages import paths
-from stages.datasets import mnist
+from stages.datasets import celeba, mnist
 from stages.cli import load_registry, stage_parser
 from stages.errors import run_cli
 from stages.registry import dataset_config
 
-DOWNLOADERS = {"mnist": lambda: mnist.download_mnist(paths.raw_dir("mnist"))}
+# CelebA is licence-gated: its "download" checks the user-supplied files (MD5) and says where to get them.
+DOWNLOADERS = {"mnist": lambda: mnist.download_mnist(paths.raw_dir("mnist")),
+               "celeba": lambda: celeba.check_raw(paths.raw_dir("celeba"))}
 
 
 def parse_args(argv):

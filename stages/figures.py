@@ -155,7 +155,11 @@ def latent_interpolation(params: dict, profile: str, spec: dict) -> tuple[bytes,
 
 # Figure kind -> function(params, profile, spec) -> (PNG bytes, caption). Other chapters register theirs
 # by name ("module:function") so their plotting code is imported only when drawn.
-KINDS = {"video-comparison": video_comparison, "latent-interpolation": latent_interpolation}
+KINDS = {"video-comparison": video_comparison, "latent-interpolation": latent_interpolation,
+         "mvbigan-views": "stages.mvbigan.figures:mvbigan_views",
+         "mvbigan-kl-compare": "stages.mvbigan.figures:mvbigan_kl_compare",
+         "mvbigan-incoming": "stages.mvbigan.figures:mvbigan_incoming",
+         "mvbigan-celeba": "stages.mvbigan.figures:mvbigan_celeba"}
 
 
 def parse_args(argv):

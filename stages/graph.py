@@ -20,10 +20,12 @@ COMMON_CODE = ["stages/errors.py", "stages/registry.py", "stages/paths.py", "sta
 DATASET_CODE = {
     "mnist": ["stages/datasets/mnist.py", "stages/datasets/fetch.py"],
     "smmnist": ["stages/datasets/smmnist.py"],
+    "celeba": ["stages/datasets/celeba.py", "stages/datasets/fetch.py"],
 }
 MODEL_CODE = {
     "srvp": ["models/__init__.py", "models/blocks.py", "models/srvp.py"],
     "svg": ["models/__init__.py", "models/blocks.py", "models/svg.py"],
+    "mvbigan": ["models/__init__.py", "models/blocks.py", "models/mvbigan.py"],
 }
 FRAME_METRICS_CODE = ["stages/metrics/frame.py"]
 LPIPS_CODE = ["stages/metrics/lpips.py", "stages/metrics/weights.py"]
@@ -92,10 +94,15 @@ def _dataset_stages(params: dict, profile: str) -> list[Stage]:
 EXPERIMENT_BUILDERS = {
     "srvp": "stages.graph:video_experiment_stages",
     "svg": "stages.graph:video_experiment_stages",
+    "mvbigan": "stages.mvbigan.graph:experiment_stages",
 }
 FIGURE_BUILDERS = {
     "video-comparison": "stages.graph:video_figure_stage",
     "latent-interpolation": "stages.graph:video_figure_stage",
+    "mvbigan-views": "stages.mvbigan.graph:figure_stage_for",
+    "mvbigan-kl-compare": "stages.mvbigan.graph:figure_stage_for",
+    "mvbigan-incoming": "stages.mvbigan.graph:figure_stage_for",
+    "mvbigan-celeba": "stages.mvbigan.graph:figure_stage_for",
 }
 
 
@@ -227,13 +234,16 @@ def build_graph(params: dict, profile: str) -> list[Stage]:
     for st in tables:
         report_cmd += ["--table", st.outs[0]]
         report_deps.append(st.outs[0])
+    for st in (s for s in stages if s.extra.get("report_table")):   # tables beyond the thesis
+        report_cmd += ["--extra-table", st.outs[0]]
+        report_deps += st.outs
     for st in figures:
         png = next(o for o in st.outs if o.endswith(".png"))
         report_cmd += ["--figure", png]
         report_deps += st.outs
     stages.append(Stage(
         name="report", cmd=report_cmd, deps=report_deps, outs=[paths.REPORT], params=[],
-        digest=config_digest([profile, [s.name for s in tables + figures]]),
+        digest=config_digest([profile, [s.name for s in tables + figures + [s for s in stages if s.extra.get("report_table")]]]),
     ))
     return stages
 

@@ -15,6 +15,7 @@ REPORT = "reports/thesis_tables.pdf"
 _PROCESSED = {
     "mnist": ["digits.npz"],
     "smmnist": ["test.npz"],
+    "celeba": ["faces.npz"],
 }
 # Files each dataset's download stage writes under data/raw/<dataset>/ (paper profile).
 _RAW = {
@@ -24,6 +25,8 @@ _RAW = {
         "t10k-images-idx3-ubyte.gz",
         "t10k-labels-idx1-ubyte.gz",
     ],
+    # licence-gated: supplied by the user (stages/datasets/celeba.py says where from); checked, not downloaded
+    "celeba": ["img_align_celeba.zip", "list_attr_celeba.txt", "identity_CelebA.txt", "list_eval_partition.txt"],
 }
 
 

@@ -9,6 +9,8 @@ bytes, never from their path). Tables are real text (selectable, searchable), la
         --table reports/tables/table_3_2.csv --figure reports/figures/fig_3_11.png
 
 Each figure PNG needs a JSON sidecar beside it (fig_3_11.json: figure, title, caption, experiment).
+Tables beyond the thesis (no thesis column) come with --extra-table X.csv: any header + rows, and a JSON
+sidecar X.json with number, title and caption; they are rendered as plain text tables after the thesis tables.
 Table titles come from the `tables:` captions of the reference numbers (--reference).
 """
 from __future__ import annotations
@@ -97,6 +99,55 @@ def read_table(path: str | Path) -> ResultsTable:
         raise DataError(f"table {path} is malformed (mixed tables, unknown status or short rows): "
                         "re-run its table stage")
     return ResultsTable(path, tables.pop(), columns, rows)
+
+
+@dataclass
+class ExtraTable:
+    header: list[str]
+    rows: list[list[str]]
+    meta: dict                  # number, title, caption
+
+
+EXTRA_SIDECAR_KEYS = ("number", "title", "caption")
+
+
+def read_extra_table(path: str | Path) -> ExtraTable:
+    """A table beyond the thesis: a CSV (header + rows of text cells) and its JSON sidecar."""
+    path = Path(path)
+    sidecar = path.with_suffix(".json")
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            lines = list(csv.reader(fh))
+    except FileNotFoundError:
+        raise DataError(f"table {path} not found: run the stage that writes it")
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"table {path} is not a readable CSV ({exc}): re-run the stage that writes it")
+    if len(lines) < 2 or any(len(r) != len(lines[0]) for r in lines):
+        raise DataError(f"table {path} needs a header and rows of the same width: re-run the stage that writes it")
+    try:
+        meta = json.loads(sidecar.read_text())
+    except FileNotFoundError:
+        raise DataError(f"table sidecar {sidecar} not found (title of {path}): re-run the stage that writes it")
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(f"table sidecar {sidecar} is not valid JSON ({exc}): re-run the stage that writes it")
+    if not isinstance(meta, dict) or any(not isinstance(meta.get(k), str) for k in EXTRA_SIDECAR_KEYS):
+        raise DataError(f"table sidecar {sidecar} needs string keys {', '.join(EXTRA_SIDECAR_KEYS)}")
+    return ExtraTable(lines[0], lines[1:], meta)
+
+
+def _extra_table_flowables(t: ExtraTable, width: float) -> list:
+    head = [_p(h, "head") for h in t.header]
+    body = [[_p(c, "cell") for c in r] for r in t.rows]
+    style = [("FONTNAME", (0, 0), (-1, -1), FONT), ("FONTSIZE", (0, 0), (-1, -1), CELL_SIZE),
+             ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+             ("LINEABOVE", (0, 0), (-1, 0), 1.2, colors.black), ("LINEBELOW", (0, 0), (-1, 0), 0.5, colors.black),
+             ("LINEBELOW", (0, -1), (-1, -1), 1.2, colors.black)]
+    col_w = width / len(t.header)
+    return [NextPageTemplate("landscape"), PageBreak(),
+            _p(f"Table {t.meta['number']} (beyond the thesis) — {t.meta['title']}", "h1"),
+            Table([head, *body], colWidths=[col_w] * len(t.header), repeatRows=1, style=TableStyle(style),
+                  hAlign="LEFT"),
+            Spacer(1, 4), _p(t.meta["caption"], "small")]
 
 
 def read_figure(png: str | Path) -> FigureInput:
@@ -235,7 +286,8 @@ def _figure_flowables(fig: FigureInput, frame_w: float, frame_h: float) -> list:
     return out
 
 
-def render(profile: str, tables: list[ResultsTable], captions: dict[str, str], figures: list[FigureInput]) -> bytes:
+def render(profile: str, tables: list[ResultsTable], captions: dict[str, str], figures: list[FigureInput],
+           extra_tables: list[ExtraTable] = ()) -> bytes:
     """The whole PDF as bytes: identical bytes for identical inputs."""
     def footer(canvas, doc):
         w, _ = canvas._pagesize
@@ -260,9 +312,12 @@ def render(profile: str, tables: list[ResultsTable], captions: dict[str, str], f
                    _p(THESIS), Spacer(1, 10 * mm), Paragraph(f"<b>Profile: {escape(profile)}</b>", _S["body"]),
                    _p(f"{profile}: {meaning}"), Spacer(1, 10 * mm), _p("Contents", "h1")]
     story += [_p(f"Table {t.table} — {captions[t.table]}") for t in tables]
+    story += [_p(f"Table {t.meta['number']} (beyond the thesis) — {t.meta['title']}") for t in extra_tables]
     story += [_p(f"Figure {f.meta['figure']} — {f.meta['title']}") for f in figures]
     for t in tables:
         story += _table_flowables(t, captions[t.table], profile, landscape(A4)[0] - 2 * MARGIN - 12)
+    for t in extra_tables:
+        story += _extra_table_flowables(t, landscape(A4)[0] - 2 * MARGIN - 12)
     if figures:
         story += [NextPageTemplate("portrait")]
         for f in figures:
@@ -277,6 +332,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=paths.REPORT)
     ap.add_argument("--table", action="append", default=[], help="CSV from stages.tables (repeatable)")
     ap.add_argument("--figure", action="append", default=[], help="figure PNG with a .json sidecar (repeatable)")
+    ap.add_argument("--extra-table", action="append", default=[],
+                    help="table beyond the thesis: CSV with a .json sidecar (number, title, caption) (repeatable)")
     ap.add_argument("--reference", default=paths.REFERENCE_NUMBERS, help="reference numbers (table captions)")
     args = ap.parse_args(argv)
 
@@ -286,7 +343,8 @@ def main(argv: list[str] | None = None) -> int:
     for t in tables:
         if t.table not in captions:
             raise ConfigError(f"table {t.path} is Table {t.table}, which {args.reference} does not describe")
-    write_bytes_atomic(args.out, render(args.profile, tables, captions, figures))
+    extras = [read_extra_table(p) for p in args.extra_table]
+    write_bytes_atomic(args.out, render(args.profile, tables, captions, figures, extras))
     return 0
 
 
