@@ -310,4 +310,4 @@ class MVBiGAN(nn.Module):
         # D's gradients from this backward are discarded by the next zero_grad
         g["g_loss"].backward()
         g_optim.step()
-        return {k: float(v) for k, v in {**d, **g}.items()}
+        return {k: float(v.detach()) for k, v in {**d, **g}.items()}
