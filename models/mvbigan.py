@@ -145,13 +145,14 @@ class GaussianHead(nn.Module):
 
 
 class PairDiscriminator(nn.Module):
-    """D(x, z): aggregate x, concatenate z, one hidden layer with BN + LeakyReLU 0.2, logit output."""
+    """D(x, z): layer 1 maps x (LeakyReLU 0.2), z is concatenated at layer 2, batch norm at layer 3, then
+    the logit (the thesis's sigmoid output lives in the loss, binary_cross_entropy_with_logits)."""
 
     def __init__(self, encoder: SetEncoder, width: int, hidden: int, nz: int):
         super().__init__()
         self.encoder = encoder
         self.head = nn.Sequential(
-            nn.Linear(width + nz, hidden), nn.BatchNorm1d(hidden), nn.LeakyReLU(0.2, True),
+            nn.Linear(width + nz, hidden), nn.LeakyReLU(0.2, True),
             nn.Linear(hidden, hidden), nn.BatchNorm1d(hidden), nn.LeakyReLU(0.2, True),
             nn.Linear(hidden, 1),
         )

@@ -45,11 +45,7 @@ def test_load_gives_identity_disjoint_splits_and_the_file_attributes(raw):
 def test_identity_disjoint_split_fixes_an_identity_spanning_two_splits():
     identity = np.array([1, 1, 1, 2, 2, 3])
     partition = np.array([0, 0, 2, 1, 1, 2])
-    assert identity_split_list(identity, partition) == [0, 0, 0, 1, 1, 2]
-
-
-def identity_split_list(identity, partition):
-    return celeba.identity_disjoint_split(identity, partition).tolist()
+    assert celeba.identity_disjoint_split(identity, partition).tolist() == [0, 0, 0, 1, 1, 2]
 
 
 def test_crop_resize_takes_the_face_box():
