@@ -276,12 +276,19 @@ class MVBiGAN(nn.Module):
             kl = y.new_zeros(())
         return dict(z_e=z_e, z_p=z_p, y_g=y_g, mask=mask, z_h=z_h, kl=kl)
 
+    def _scores(self, y, views, f, detach: bool):
+        """D1 and D2 logits of the (real, fake) pairs. Real and fake go through each D as one batch, so
+        batch norm sees one set of statistics (separate batches let it erase the real/fake difference)."""
+        cut = (lambda t: t.detach()) if detach else (lambda t: t)
+        b = y.shape[0]
+        d1 = self.D1([torch.cat([y, cut(f["y_g"])])], y.new_ones(2 * b, 1), torch.cat([cut(f["z_e"]), f["z_p"]]))
+        d2 = self.D2([torch.cat([v, v]) for v in views], torch.cat([f["mask"], f["mask"]]),
+                     torch.cat([cut(f["z_e"]), cut(f["z_h"])]))
+        return d1[:b], d1[b:], d2[:b], d2[b:]
+
     def discriminator_loss(self, y, views, f) -> dict:
         bce = F.binary_cross_entropy_with_logits
-        real1 = self.D1([y], y.new_ones(y.shape[0], 1), f["z_e"].detach())
-        fake1 = self.D1([f["y_g"].detach()], y.new_ones(y.shape[0], 1), f["z_p"])
-        real2 = self.D2(views, f["mask"], f["z_e"].detach())
-        fake2 = self.D2(views, f["mask"], f["z_h"].detach())
+        real1, fake1, real2, fake2 = self._scores(y, views, f, detach=True)
         d1 = bce(real1, torch.ones_like(real1)) + bce(fake1, torch.zeros_like(fake1))
         d2 = bce(real2, torch.ones_like(real2)) + bce(fake2, torch.zeros_like(fake2))
         return {"d_loss": d1 + d2, "d1": d1.detach(), "d2": d2.detach()}
@@ -289,10 +296,7 @@ class MVBiGAN(nn.Module):
     def generator_loss(self, y, views, f) -> dict:
         """Non-saturating: E, G and H try to make D call their pairs the other side's."""
         bce = F.binary_cross_entropy_with_logits
-        real1 = self.D1([y], y.new_ones(y.shape[0], 1), f["z_e"])
-        fake1 = self.D1([f["y_g"]], y.new_ones(y.shape[0], 1), f["z_p"])
-        real2 = self.D2(views, f["mask"], f["z_e"])
-        fake2 = self.D2(views, f["mask"], f["z_h"])
+        real1, fake1, real2, fake2 = self._scores(y, views, f, detach=False)
         g1 = bce(real1, torch.zeros_like(real1)) + bce(fake1, torch.ones_like(fake1))
         g2 = bce(real2, torch.zeros_like(real2)) + bce(fake2, torch.ones_like(fake2))
         loss = g1 + g2 + self.lam * f["kl"]
