@@ -234,7 +234,8 @@ def build_graph(params: dict, profile: str) -> list[Stage]:
     for st in tables:
         report_cmd += ["--table", st.outs[0]]
         report_deps.append(st.outs[0])
-    for st in (s for s in stages if s.extra.get("report_table")):   # tables beyond the thesis
+    extras = [s for s in stages if s.extra.get("report_table")]     # tables beyond the thesis
+    for st in extras:
         report_cmd += ["--extra-table", st.outs[0]]
         report_deps += st.outs
     for st in figures:
@@ -243,7 +244,7 @@ def build_graph(params: dict, profile: str) -> list[Stage]:
         report_deps += st.outs
     stages.append(Stage(
         name="report", cmd=report_cmd, deps=report_deps, outs=[paths.REPORT], params=[],
-        digest=config_digest([profile, [s.name for s in tables + figures + [s for s in stages if s.extra.get("report_table")]]]),
+        digest=config_digest([profile, [s.name for s in tables + figures + extras]]),
     ))
     return stages
 
