@@ -106,7 +106,7 @@ def mvbigan_views(params: dict, profile: str, spec: dict) -> tuple[bytes, str]:
     model, ckpt, data, device = _setup(params, profile, spec["experiments"]["main"])
     rows = _quarter_rows(model, data, device, spec)
     caption = (f"Columns: ground truth, provided quarters (missing quarters grey), then {spec.get('n_samples', 8)} "
-               f"samples. One more quarter per row (random order per digit). λ = {ckpt['model_config']['lam']:g}. "
+               f"samples. One more quarter per row (random order per digit). lambda = {ckpt['model_config']['lam']:g}. "
                f"Profile {profile}.")
     return grid_png(rows, {r for r in range(len(rows)) if (r + 1) % (model.n_views - 1) == 0}), caption
 
@@ -118,7 +118,7 @@ def mvbigan_kl_compare(params: dict, profile: str, spec: dict) -> tuple[bytes, s
         rows += _quarter_rows(model, data, device, spec, tag)
         gaps.add(len(rows) - 1)
         lams.append(ckpt["model_config"]["lam"])
-    caption = (f"Top: with the KL term (λ = {lams[0]:g}); bottom: without it (λ = {lams[1]:g}). Same digits, "
+    caption = (f"Top: with the KL term (lambda = {lams[0]:g}); bottom: without it (lambda = {lams[1]:g}). Same digits, "
                f"quarters and order. Columns: ground truth, provided quarters, then samples. Profile {profile}.")
     return grid_png(rows, gaps), caption
 
@@ -165,5 +165,5 @@ def mvbigan_celeba(params: dict, profile: str, spec: dict) -> tuple[bytes, str]:
         gaps.add(len(rows) - 1)
     caption = (f"Per face: samples from the 40 attributes only, from the incomplete face only (lower half grey), "
                f"and from both; column 1 shows the provided face view; ground truth bottom left. "
-               f"{spec.get('n_samples', 8)} samples per row. λ = {ckpt['model_config']['lam']:g}. Profile {profile}.")
+               f"{spec.get('n_samples', 8)} samples per row. lambda = {ckpt['model_config']['lam']:g}. Profile {profile}.")
     return grid_png(rows, gaps), caption

@@ -43,8 +43,8 @@ def build(with_kl: dict, without_kl: dict) -> tuple[list[str], list[list[str]], 
     if without_kl["protocol"]["n_views"] != k_max:
         raise DataError("the two experiments have different numbers of views; they cannot share one table")
     lam = with_kl.get("lambda")
-    header = ["views", f"diversity (KL, λ={lam:g})", "diversity (no KL, λ=0)",
-              f"best-of-N error (KL, λ={lam:g})", "best-of-N error (no KL, λ=0)"]
+    header = ["views", f"diversity (KL, lambda={lam:g})", "diversity (no KL, lambda=0)",
+              f"best-of-N error (KL, lambda={lam:g})", "best-of-N error (no KL, lambda=0)"]
     rows = [[str(k), _cell(with_kl, f"diversity_k{k}"), _cell(without_kl, f"diversity_k{k}"),
              _cell(with_kl, f"best_error_k{k}"), _cell(without_kl, f"best_error_k{k}")]
             for k in range(1, k_max + 1)]
