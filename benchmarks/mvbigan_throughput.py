@@ -83,12 +83,19 @@ def main():
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--profiles", nargs="+", default=["smoke", "paper"])
+    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: the profile's torch_threads)")
     args = p.parse_args()
     device = torch.device(args.device)
+    profiles = load_params(ROOT / "params.yaml")["profiles"]
+    default_threads = torch.get_num_threads()
     results = []
     for prof in args.profiles:
+        # the profile's torch_threads (smoke: 1, as its stages run), else torch's default
+        threads = args.threads or profiles[prof].get("torch_threads") or default_threads
+        torch.set_num_threads(threads)
         for exp in EXPERIMENTS:
-            results += [measure_train(exp, prof, device, args.steps), measure_sampling(exp, prof, device)]
+            for r in (measure_train(exp, prof, device, args.steps), measure_sampling(exp, prof, device)):
+                results.append({**r, "torch_threads": threads})
     emit("mvbigan_throughput", results)
 
 
