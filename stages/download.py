@@ -7,6 +7,8 @@ with the expected and actual digests. Nothing is downloaded for embedded sources
 """
 from __future__ import annotations
 
+import importlib
+
 
 from stages import paths
 from stages.datasets import mnist
@@ -15,6 +17,9 @@ from stages.errors import run_cli
 from stages.registry import dataset_config
 
 DOWNLOADERS = {"mnist": lambda: mnist.download_mnist(paths.raw_dir("mnist"))}
+# Chapter 5 (ReDO) segmentation archives.
+DOWNLOADERS.update({name: (lambda n=name: getattr(importlib.import_module(f"stages.datasets.{n}"), "download")(paths.raw_dir(n)))
+                    for name in ("flowers", "lfw", "cub")})
 
 
 def parse_args(argv):

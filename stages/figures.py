@@ -156,6 +156,8 @@ def latent_interpolation(params: dict, profile: str, spec: dict) -> tuple[bytes,
 # Figure kind -> function(params, profile, spec) -> (PNG bytes, caption). Other chapters register theirs
 # by name ("module:function") so their plotting code is imported only when drawn.
 KINDS = {"video-comparison": video_comparison, "latent-interpolation": latent_interpolation}
+KINDS.update({"redo-redraws": "stages.redo.figures:redraws", "redo-extremes": "stages.redo.figures:extremes",
+              "redo-supervised-curve": "stages.redo.figures:supervised_curve"})
 
 
 def parse_args(argv):

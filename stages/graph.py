@@ -20,10 +20,19 @@ COMMON_CODE = ["stages/errors.py", "stages/registry.py", "stages/paths.py", "sta
 DATASET_CODE = {
     "mnist": ["stages/datasets/mnist.py", "stages/datasets/fetch.py"],
     "smmnist": ["stages/datasets/smmnist.py"],
+    # Chapter 5 (ReDO)
+    "cmnist2": ["stages/datasets/cmnist.py", "stages/datasets/seg_preprocess.py", "stages/datasets/segmentation.py"],
+    "flowers": ["stages/datasets/flowers.py", "stages/datasets/seg_preprocess.py", "stages/datasets/segmentation.py",
+                "stages/datasets/synthetic_sources.py", "stages/datasets/fetch.py"],
+    "lfw": ["stages/datasets/lfw.py", "stages/datasets/seg_preprocess.py", "stages/datasets/segmentation.py",
+            "stages/datasets/synthetic_sources.py", "stages/datasets/fetch.py"],
+    "cub": ["stages/datasets/cub.py", "stages/datasets/seg_preprocess.py", "stages/datasets/segmentation.py",
+            "stages/datasets/synthetic_sources.py", "stages/datasets/fetch.py"],
 }
 MODEL_CODE = {
     "srvp": ["models/__init__.py", "models/blocks.py", "models/srvp.py"],
     "svg": ["models/__init__.py", "models/blocks.py", "models/svg.py"],
+    "redo": ["models/blocks.py", "models/gan_blocks.py", "models/redo.py"],
 }
 FRAME_METRICS_CODE = ["stages/metrics/frame.py"]
 LPIPS_CODE = ["stages/metrics/lpips.py", "stages/metrics/weights.py"]
@@ -92,10 +101,15 @@ def _dataset_stages(params: dict, profile: str) -> list[Stage]:
 EXPERIMENT_BUILDERS = {
     "srvp": "stages.graph:video_experiment_stages",
     "svg": "stages.graph:video_experiment_stages",
+    "redo": "stages.redo.graph:redo_experiment_stages",
+    "redo-supervised": "stages.redo.graph:supervised_experiment_stages",
 }
 FIGURE_BUILDERS = {
     "video-comparison": "stages.graph:video_figure_stage",
     "latent-interpolation": "stages.graph:video_figure_stage",
+    "redo-redraws": "stages.redo.graph:redo_figure_stage",
+    "redo-extremes": "stages.redo.graph:redo_figure_stage",
+    "redo-supervised-curve": "stages.redo.graph:redo_figure_stage",
 }
 
 

@@ -15,6 +15,11 @@ REPORT = "reports/thesis_tables.pdf"
 _PROCESSED = {
     "mnist": ["digits.npz"],
     "smmnist": ["test.npz"],
+    # Chapter 5 (ReDO)
+    "cmnist2": ["segmentation.npz"],
+    "flowers": ["segmentation.npz"],
+    "lfw": ["segmentation.npz"],
+    "cub": ["segmentation.npz"],
 }
 # Files each dataset's download stage writes under data/raw/<dataset>/ (paper profile).
 _RAW = {
@@ -24,6 +29,10 @@ _RAW = {
         "t10k-images-idx3-ubyte.gz",
         "t10k-labels-idx1-ubyte.gz",
     ],
+    # Chapter 5 (ReDO)
+    "flowers": ["102flowers.tgz", "102segmentations.tgz", "setid.mat"],
+    "lfw": ["lfw-funneled.tgz", "parts_lfw_funneled_gt_images.tgz"],
+    "cub": ["CUB_200_2011.tgz", "segmentations.tgz"],
 }
 
 

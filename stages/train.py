@@ -35,7 +35,10 @@ STOPPED_EARLY = 3  # exit status of --stop-after-steps: state saved, rerun to re
 
 # Model families trained by another chapter's loop ("module:function", called with (args, params, profile)
 # and returning the exit status). Families not listed here are video models trained by `train_video` below.
-TRAINERS: dict[str, str] = {}
+TRAINERS: dict[str, str] = {
+    "redo": "stages.redo.train:train_all_runs",
+    "redo-supervised": "stages.redo.supervised:train_supervised",
+}
 
 
 def parse_args(argv):
