@@ -34,7 +34,8 @@ def sn_conv(cin: int, cout: int, k: int = 3, use_sn: bool = True) -> nn.Module:
 
 
 class SelfAttention(nn.Module):
-    """SAGAN self-attention: x + gamma * softmax(q^T k) v, gamma starting at 0 (identity at init)."""
+    """SAGAN self-attention: x + gamma * softmax(q^T k) v, gamma starting at 0 (identity at init); keys and
+    values are 2x max-pooled as in the SAGAN code."""
 
     def __init__(self, ch: int, use_sn: bool = True):
         super().__init__()
@@ -47,9 +48,11 @@ class SelfAttention(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, h, w = x.shape
         q = self.query(x).flatten(2)                          # [B, c', HW]
-        k = self.key(x).flatten(2)
-        v = self.value(x).flatten(2)                          # [B, C, HW]
-        attn = torch.softmax(q.transpose(1, 2) @ k, dim=-1)   # [B, HW, HW]
+        # SAGAN max-pools keys and values by 2 (4x fewer attended positions: memory at 64x64 stays sane).
+        pool = (lambda t: F.max_pool2d(t, 2)) if h % 2 == 0 and w % 2 == 0 and h > 2 else (lambda t: t)
+        k = pool(self.key(x)).flatten(2)
+        v = pool(self.value(x)).flatten(2)                    # [B, C, HW/4]
+        attn = torch.softmax(q.transpose(1, 2) @ k, dim=-1)   # [B, HW, HW/4]
         out = (v @ attn.transpose(1, 2)).view(b, c, h, w)
         return x + self.gamma * out
 
