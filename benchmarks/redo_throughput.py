@@ -20,7 +20,7 @@ from stages.registry import experiment_config, load_params  # noqa: E402
 from stages.training import select_device  # noqa: E402
 
 
-def measure(exp: str, profile: str, device: torch.device, steps: int) -> dict:
+def measure(exp: str, profile: str, device: torch.device, steps: int, warmup: int = 1, repeat: int = 2) -> dict:
     cfg = experiment_config(load_params(ROOT / "params.yaml"), exp, profile)
     tr, size = cfg["train"], cfg["model"]["image_size"]
     torch.manual_seed(0)
@@ -39,7 +39,7 @@ def measure(exp: str, profile: str, device: torch.device, steps: int) -> dict:
             train_step(model, optims, x, real, z, device)
         sync()
 
-    seconds = timed(train, warmup=1, repeat=2) / steps
+    seconds = timed(train, warmup=warmup, repeat=repeat) / steps
     eb = tr["eval_batch_size"]
     xe = torch.rand(eb, 3, size, size, device=device) * 2 - 1
 
@@ -49,7 +49,7 @@ def measure(exp: str, profile: str, device: torch.device, steps: int) -> dict:
                 model.mask_net(xe)
         sync()
 
-    seg_seconds = timed(segment, warmup=1, repeat=3) / steps
+    seg_seconds = timed(segment, warmup=warmup, repeat=repeat) / steps
     return {"experiment": exp, "profile": profile, "image_size": size, "batch_size": b,
             "train_it_per_s": round(1.0 / seconds, 3), "train_images_per_s": round(b / seconds, 1),
             "segment_images_per_s": round(eb / seg_seconds, 1), "device": str(device)}
@@ -61,12 +61,14 @@ def main() -> None:
     p.add_argument("--profiles", nargs="+", default=["smoke", "paper"])
     p.add_argument("--experiment", default="redo-flowers")
     p.add_argument("--steps", type=int, default=2)
+    p.add_argument("--warmup", type=int, default=1, help="untimed repetitions first (0 for a quick CPU run at paper size)")
+    p.add_argument("--repeat", type=int, default=2, help="timed repetitions; the best is kept")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     device = select_device(args.device)
-    emit("redo_throughput", [measure(args.experiment, prof, device, args.steps) for prof in args.profiles])
+    emit("redo_throughput", [measure(args.experiment, prof, device, args.steps, args.warmup, args.repeat) for prof in args.profiles])
 
 
 if __name__ == "__main__":
