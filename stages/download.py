@@ -32,8 +32,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     params, profile = load_registry(args)
     cfg = dataset_config(params, args.dataset, profile)
-    if cfg.get("source") == "embedded":
-        print(f"{args.dataset}: profile {profile} uses embedded data; nothing to download")
+    if cfg.get("source") in ("embedded", "synthetic"):  # synthetic: chapter 5 writes its archives in preprocess
+        print(f"{args.dataset}: profile {profile} uses {cfg['source']} data; nothing to download")
         return 0
     DOWNLOADERS[args.dataset]()
     print(f"{args.dataset}: raw files ready in {paths.raw_dir(args.dataset)}")

@@ -116,7 +116,9 @@ def redraws(params: dict, profile: str, spec: dict) -> tuple[bytes, str]:
     col_labels = [(j * (w + GAP) + w / 2, t) for j, t in enumerate(names)]
     row_labels = [(r * (h + GAP) + h / 2, f"test #{i}") for r, i in enumerate(idx)]
     m = _metrics(profile, exp)
-    caption = (f"Each row: a test image, its ground truth, the inferred regions (run 0, kept on validation IoU), "
+    merged = cfg["train"].get("merge_datasets", [])
+    source = f"Test images of {' + '.join([cfg['dataset'], *merged])} (one model). " if merged else ""
+    caption = (source + f"Each row: a test image, its ground truth, the inferred regions (run 0, kept on validation IoU), "
                f"then {n_draws} redraws of each of the {model.n_regions} regions; every column uses one z for all "
                f"rows. Scores of this experiment: {_score_text(m)}. Profile {profile}.")
     return _show(_grid(tiles), col_labels, row_labels), caption
