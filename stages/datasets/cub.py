@@ -59,19 +59,22 @@ def load(raw_dir: str | Path, size: int) -> tuple[dict[str, np.ndarray], bool]:
         split_path = raw_dir / SPLIT_FILE
         split = (_read_split_file(split_path, set(paths)) if split_path.is_file()
                  else default_split(np.array(sorted(paths))))
-        arrays = {}
-        for name, split_ids in split.items():
-            images, masks = [], []
-            for i in split_ids:
-                rel = paths[int(i)]
-                img_name = f"CUB_200_2011/images/{rel}"
-                seg_name = f"segmentations/{rel.rsplit('.', 1)[0]}.png"
-                if img_name not in imgs.members:
-                    raise DataError(f"images.txt names {rel} but {imgs.path} has no {img_name}.")
-                if seg_name not in segs.members:
-                    raise DataError(f"image {rel} has no mask: {segs.path} lacks {seg_name}.")
-                images.append(resize_crop(decode_image(imgs.read(img_name), img_name, imgs.path), size))
-                seg = resize_crop(decode_image(segs.read(seg_name), seg_name, segs.path, mode="L"), size)
-                masks.append((seg > 127).astype(np.uint8))
-            arrays[f"{name}_images"], arrays[f"{name}_masks"] = stack(images, size), stack(masks, size, None)
+        rels = [paths[int(i)] for ids in split.values() for i in ids]
+        for rel in rels:
+            if f"CUB_200_2011/images/{rel}" not in imgs.members:
+                raise DataError(f"images.txt names {rel} but {imgs.path} has no CUB_200_2011/images/{rel}.")
+            if _seg_name(rel) not in segs.members:
+                raise DataError(f"image {rel} has no mask: {segs.path} lacks {_seg_name(rel)}.")
+        images = imgs.decode_many([f"CUB_200_2011/images/{r}" for r in rels],
+                                  lambda n, b: resize_crop(decode_image(b, n, imgs.path), size))
+        masks = segs.decode_many([_seg_name(r) for r in rels], lambda n, b: (
+            resize_crop(decode_image(b, n, segs.path, mode="L"), size) > 127).astype(np.uint8))
+    arrays = {}
+    for name, split_ids in split.items():
+        arrays[f"{name}_images"] = stack([images[f"CUB_200_2011/images/{paths[int(i)]}"] for i in split_ids], size)
+        arrays[f"{name}_masks"] = stack([masks[_seg_name(paths[int(i)])] for i in split_ids], size, None)
     return arrays, True
+
+
+def _seg_name(rel: str) -> str:
+    return f"segmentations/{rel.rsplit('.', 1)[0]}.png"

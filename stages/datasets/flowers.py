@@ -50,16 +50,17 @@ def load(raw_dir: str | Path, size: int) -> tuple[dict[str, np.ndarray], bool]:
     ids = read_setid(raw_dir / "setid.mat")
     arrays = {}
     with TarReader(raw_dir / "102flowers.tgz") as imgs, TarReader(raw_dir / "102segmentations.tgz") as segs:
-        for split, split_ids in ids.items():
-            images, masks = [], []
-            for i in split_ids:
-                name, seg_name = f"jpg/image_{i:05d}.jpg", f"segmim/segmim_{i:05d}.jpg"
-                if name not in imgs.members:
-                    raise DataError(f"{raw_dir / 'setid.mat'} names image {i} but {imgs.path} has no {name}.")
-                if seg_name not in segs.members:
-                    raise DataError(f"image {name} has no mask: {segs.path} lacks {seg_name}.")
-                images.append(resize_crop(decode_image(imgs.read(name), name, imgs.path), size))
-                seg = resize_crop(decode_image(segs.read(seg_name), seg_name, segs.path), size)
-                masks.append(mask_from_segmim(seg))
-            arrays[f"{split}_images"], arrays[f"{split}_masks"] = stack(images, size), stack(masks, size, None)
+        all_ids = np.concatenate(list(ids.values()))
+        for i in all_ids:
+            if f"jpg/image_{i:05d}.jpg" not in imgs.members:
+                raise DataError(f"{raw_dir / 'setid.mat'} names image {i} but {imgs.path} has no jpg/image_{i:05d}.jpg.")
+            if f"segmim/segmim_{i:05d}.jpg" not in segs.members:
+                raise DataError(f"image jpg/image_{i:05d}.jpg has no mask: {segs.path} lacks segmim/segmim_{i:05d}.jpg.")
+        images = imgs.decode_many([f"jpg/image_{i:05d}.jpg" for i in all_ids],
+                                  lambda n, b: resize_crop(decode_image(b, n, imgs.path), size))
+        masks = segs.decode_many([f"segmim/segmim_{i:05d}.jpg" for i in all_ids],
+                                 lambda n, b: mask_from_segmim(resize_crop(decode_image(b, n, segs.path), size)))
+    for split, split_ids in ids.items():
+        arrays[f"{split}_images"] = stack([images[f"jpg/image_{i:05d}.jpg"] for i in split_ids], size)
+        arrays[f"{split}_masks"] = stack([masks[f"segmim/segmim_{i:05d}.jpg"] for i in split_ids], size, None)
     return arrays, True

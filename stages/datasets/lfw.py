@@ -80,16 +80,17 @@ def load(raw_dir: str | Path, size: int) -> tuple[dict[str, np.ndarray], bool]:
             val, test = split_labelled(list(ppms))
             lists = {"train": sorted(set(jpgs) - set(ppms)), "val": val, "test": test}
         for split, names in lists.items():
-            images, masks = [], []
             for b in names:
                 if b not in jpgs:
                     raise DataError(f"the {split} list names {b}, which {imgs.path} does not hold.")
-                images.append(resize_crop(decode_image(imgs.read(jpgs[b]), jpgs[b], imgs.path), size))
-                if split != "train":
-                    if b not in ppms:
-                        raise DataError(f"{split} image {b} has no part label in {parts.path}.")
-                    ppm = resize_crop(decode_image(parts.read(ppms[b]), ppms[b], parts.path), size)
-                    masks.append((ppm[..., 2] < 128).astype(np.uint8))
-            arrays[f"{split}_images"] = stack(images, size)
-            arrays[f"{split}_masks"] = stack(masks, size, None)
+                if split != "train" and b not in ppms:
+                    raise DataError(f"{split} image {b} has no part label in {parts.path}.")
+        every = [b for names in lists.values() for b in names]
+        labelled = [b for s in ("val", "test") for b in lists[s]]
+        images = imgs.decode_many([jpgs[b] for b in every], lambda n, d: resize_crop(decode_image(d, n, imgs.path), size))
+        masks = parts.decode_many([ppms[b] for b in labelled], lambda n, d: (
+            resize_crop(decode_image(d, n, parts.path), size)[..., 2] < 128).astype(np.uint8))
+    for split, names in lists.items():
+        arrays[f"{split}_images"] = stack([images[jpgs[b]] for b in names], size)
+        arrays[f"{split}_masks"] = stack([] if split == "train" else [masks[ppms[b]] for b in names], size, None)
     return arrays, False

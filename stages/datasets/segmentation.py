@@ -69,6 +69,22 @@ class TarReader:
         except (tarfile.TarError, OSError, EOFError, AttributeError) as exc:
             raise DataError(f"{self.path}: cannot read {name} ({exc}); delete the archive and download it again.") from exc
 
+    def decode_many(self, names, fn, what: str = "file") -> dict:
+        """``{name: fn(name, bytes)}`` for ``names``, reading the archive once in its own order: random
+        access into a .tgz re-decompresses from the start at every backward seek."""
+        wanted = set(names)
+        missing = sorted(wanted - set(self.members))
+        if missing:
+            raise DataError(f"{self.path}: {what} {missing[0]} is missing from the archive ({len(missing)} missing).")
+        out = {}
+        try:
+            for member in sorted((self.members[n] for n in wanted), key=lambda m: m.offset):
+                name = member.name.lstrip("./")
+                out[name] = fn(name, self.tar.extractfile(member).read())
+        except (tarfile.TarError, OSError, EOFError) as exc:
+            raise DataError(f"{self.path}: cannot read the archive ({exc}); delete it and download it again.") from exc
+        return out
+
     def close(self):
         self.tar.close()
 

@@ -9,7 +9,6 @@ thesis: mean ± std over 5 runs). Train scores are "not_reported" where the trai
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from stages import paths
 from stages.errors import atomic_path, write_json_atomic
@@ -63,5 +62,4 @@ def evaluate_redo(args, params: dict, profile: str) -> int:
     write_json_atomic(paths.metrics(profile, exp), out)
     summary = ", ".join(f"{k} {v['mean']:.3f}" for k, v in metrics.items() if v["status"] == "ok")
     print(f"wrote {paths.metrics(profile, exp)}: {summary} ({tr['runs']} runs)")
-    torch.set_grad_enabled(True)
     return 0
