@@ -7,6 +7,8 @@ with the expected and actual digests. Nothing is downloaded for embedded sources
 """
 from __future__ import annotations
 
+import importlib
+
 
 from stages import paths
 from stages.datasets import celeba, mnist
@@ -17,6 +19,9 @@ from stages.registry import dataset_config
 # CelebA is licence-gated: its "download" checks the user-supplied files (MD5) and says where to get them.
 DOWNLOADERS = {"mnist": lambda: mnist.download_mnist(paths.raw_dir("mnist")),
                "celeba": lambda: celeba.check_raw(paths.raw_dir("celeba"))}
+# Chapter 5 (ReDO) segmentation archives.
+DOWNLOADERS.update({name: (lambda n=name: getattr(importlib.import_module(f"stages.datasets.{n}"), "download")(paths.raw_dir(n)))
+                    for name in ("flowers", "lfw", "cub")})
 
 
 def parse_args(argv):
@@ -29,8 +34,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     params, profile = load_registry(args)
     cfg = dataset_config(params, args.dataset, profile)
-    if cfg.get("source") == "embedded":
-        print(f"{args.dataset}: profile {profile} uses embedded data; nothing to download")
+    if cfg.get("source") in ("embedded", "synthetic"):  # synthetic: chapter 5 writes its archives in preprocess
+        print(f"{args.dataset}: profile {profile} uses {cfg['source']} data; nothing to download")
         return 0
     DOWNLOADERS[args.dataset]()
     print(f"{args.dataset}: raw files ready in {paths.raw_dir(args.dataset)}")

@@ -59,7 +59,11 @@ def fvd_metric(real: np.ndarray, cond: np.ndarray, randoms: np.ndarray, source: 
 
 # Model families scored by another chapter's protocol ("module:function", called with (args, params, profile)
 # and returning the exit status). Families not listed here follow the video protocol below.
-EVALUATORS: dict[str, str] = {"mvbigan": "stages.mvbigan.evaluate:evaluate_mvbigan"}
+EVALUATORS: dict[str, str] = {
+    "mvbigan": "stages.mvbigan.evaluate:evaluate_mvbigan",
+    "redo": "stages.redo.evaluate:evaluate_redo",
+    "redo-supervised": "stages.redo.supervised:evaluate_supervised",
+}
 
 
 def main(argv=None) -> int:

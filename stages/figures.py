@@ -160,6 +160,8 @@ KINDS = {"video-comparison": video_comparison, "latent-interpolation": latent_in
          "mvbigan-kl-compare": "stages.mvbigan.figures:mvbigan_kl_compare",
          "mvbigan-incoming": "stages.mvbigan.figures:mvbigan_incoming",
          "mvbigan-celeba": "stages.mvbigan.figures:mvbigan_celeba"}
+KINDS.update({"redo-redraws": "stages.redo.figures:redraws", "redo-extremes": "stages.redo.figures:extremes",
+              "redo-supervised-curve": "stages.redo.figures:supervised_curve"})
 
 
 def parse_args(argv):

@@ -21,11 +21,20 @@ DATASET_CODE = {
     "mnist": ["stages/datasets/mnist.py", "stages/datasets/fetch.py"],
     "smmnist": ["stages/datasets/smmnist.py"],
     "celeba": ["stages/datasets/celeba.py", "stages/datasets/fetch.py"],
+    # Chapter 5 (ReDO)
+    "cmnist2": ["stages/datasets/cmnist.py", "stages/datasets/seg_preprocess.py", "stages/datasets/segmentation.py"],
+    "flowers": ["stages/datasets/flowers.py", "stages/datasets/seg_preprocess.py", "stages/datasets/segmentation.py",
+                "stages/datasets/synthetic_sources.py", "stages/datasets/fetch.py"],
+    "lfw": ["stages/datasets/lfw.py", "stages/datasets/seg_preprocess.py", "stages/datasets/segmentation.py",
+            "stages/datasets/synthetic_sources.py", "stages/datasets/fetch.py"],
+    "cub": ["stages/datasets/cub.py", "stages/datasets/seg_preprocess.py", "stages/datasets/segmentation.py",
+            "stages/datasets/synthetic_sources.py", "stages/datasets/fetch.py"],
 }
 MODEL_CODE = {
     "srvp": ["models/__init__.py", "models/blocks.py", "models/srvp.py"],
     "svg": ["models/__init__.py", "models/blocks.py", "models/svg.py"],
     "mvbigan": ["models/__init__.py", "models/blocks.py", "models/mvbigan.py"],
+    "redo": ["models/blocks.py", "models/gan_blocks.py", "models/redo.py"],
 }
 FRAME_METRICS_CODE = ["stages/metrics/frame.py"]
 LPIPS_CODE = ["stages/metrics/lpips.py", "stages/metrics/weights.py"]
@@ -95,6 +104,8 @@ EXPERIMENT_BUILDERS = {
     "srvp": "stages.graph:video_experiment_stages",
     "svg": "stages.graph:video_experiment_stages",
     "mvbigan": "stages.mvbigan.graph:experiment_stages",
+    "redo": "stages.redo.graph:redo_experiment_stages",
+    "redo-supervised": "stages.redo.graph:supervised_experiment_stages",
 }
 FIGURE_BUILDERS = {
     "video-comparison": "stages.graph:video_figure_stage",
@@ -103,6 +114,9 @@ FIGURE_BUILDERS = {
     "mvbigan-kl-compare": "stages.mvbigan.graph:figure_stage_for",
     "mvbigan-incoming": "stages.mvbigan.graph:figure_stage_for",
     "mvbigan-celeba": "stages.mvbigan.graph:figure_stage_for",
+    "redo-redraws": "stages.redo.graph:redo_figure_stage",
+    "redo-extremes": "stages.redo.graph:redo_figure_stage",
+    "redo-supervised-curve": "stages.redo.graph:redo_figure_stage",
 }
 
 

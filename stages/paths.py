@@ -16,6 +16,11 @@ _PROCESSED = {
     "mnist": ["digits.npz"],
     "smmnist": ["test.npz"],
     "celeba": ["faces.npz"],
+    # Chapter 5 (ReDO)
+    "cmnist2": ["segmentation.npz"],
+    "flowers": ["segmentation.npz"],
+    "lfw": ["segmentation.npz"],
+    "cub": ["segmentation.npz"],
 }
 # Files each dataset's download stage writes under data/raw/<dataset>/ (paper profile).
 _RAW = {
@@ -27,6 +32,10 @@ _RAW = {
     ],
     # licence-gated: supplied by the user (stages/datasets/celeba.py says where from); checked, not downloaded
     "celeba": ["img_align_celeba.zip", "list_attr_celeba.txt", "identity_CelebA.txt", "list_eval_partition.txt"],
+    # Chapter 5 (ReDO)
+    "flowers": ["102flowers.tgz", "102segmentations.tgz", "setid.mat"],
+    "lfw": ["lfw-funneled.tgz", "parts_lfw_funneled_gt_images.tgz"],
+    "cub": ["CUB_200_2011.tgz", "segmentations.tgz"],
 }
 
 

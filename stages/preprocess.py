@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from stages import paths
-from stages.datasets import mnist, smmnist
+from stages.datasets import mnist, seg_preprocess, smmnist
 from stages.cli import load_registry, stage_parser
 from stages.errors import ConfigError, atomic_path, run_cli
 from stages.registry import dataset_config
@@ -83,6 +83,9 @@ def preprocess_celeba(cfg: dict, profile: str) -> str:
 
 
 PREPROCESSORS = {"mnist": preprocess_mnist, "smmnist": preprocess_smmnist, "celeba": preprocess_celeba}
+# Chapter 5 (ReDO) segmentation datasets.
+PREPROCESSORS.update({"cmnist2": seg_preprocess.preprocess_cmnist2, "flowers": seg_preprocess.preprocess_real("flowers"),
+                      "lfw": seg_preprocess.preprocess_real("lfw"), "cub": seg_preprocess.preprocess_real("cub")})
 
 
 def parse_args(argv):

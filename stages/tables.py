@@ -166,6 +166,9 @@ def _protocol_note(protocol) -> list[str]:
     """Say how many samples and sequences our number used: the caption gives the paper's counts."""
     if not isinstance(protocol, dict):
         return []
+    if protocol.get("spread") == "std":  # chapter 5: the ± of our cells is a std over runs, like the thesis's
+        runs = protocol.get("runs")
+        return [f"ours: mean ± std over {runs} runs" if runs and runs > 1 else "ours: a single run (no spread)"]
     samples, sequences = protocol.get("n_samples"), protocol.get("n_sequences")
     if not (isinstance(samples, int) and isinstance(sequences, int)):
         return []

@@ -35,7 +35,11 @@ STOPPED_EARLY = 3  # exit status of --stop-after-steps: state saved, rerun to re
 
 # Model families trained by another chapter's loop ("module:function", called with (args, params, profile)
 # and returning the exit status). Families not listed here are video models trained by `train_video` below.
-TRAINERS: dict[str, str] = {"mvbigan": "stages.mvbigan.train:train_mvbigan"}
+TRAINERS: dict[str, str] = {
+    "mvbigan": "stages.mvbigan.train:train_mvbigan",
+    "redo": "stages.redo.train:train_all_runs",
+    "redo-supervised": "stages.redo.supervised:train_supervised",
+}
 
 
 def parse_args(argv):
