@@ -3,8 +3,9 @@
 Raw files in data/raw/flowers/: 102flowers.tgz (jpg/image_%05d.jpg), 102segmentations.tgz
 (segmim/segmim_%05d.jpg, background painted pure blue) and setid.mat (trnid, valid, tstid, 1-based ids).
 ReDO swaps the official splits on purpose: train = tstid (6,149), val = valid (1,020), test = trnid (1,020).
-Mask: background where the segmentation image is exactly (0, 0, 254) (all three channel tests, as the
-ReDO code's sum == 3), everything else foreground.
+Mask (anchors §2, the ReDO code's rule): background where R == 0 OR G == 0 OR B == 254 on the decoded
+segmim JPEG (the background is painted blue, and JPEG noise at its edge moves single channels, which the OR
+keeps on the background side); everything else foreground.
 """
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ def read_setid(path: Path) -> dict[str, np.ndarray]:
 
 
 def mask_from_segmim(seg: np.ndarray) -> np.ndarray:
-    background = (seg[..., 0] == 0) & (seg[..., 1] == 0) & (seg[..., 2] == 254)
+    background = (seg[..., 0] == 0) | (seg[..., 1] == 0) | (seg[..., 2] == 254)
     return (~background).astype(np.uint8)
 
 
