@@ -14,7 +14,16 @@ from stages.cli import load_registry, stage_parser
 from stages.errors import run_cli
 from stages.registry import dataset_config
 
-DOWNLOADERS = {"mnist": lambda: mnist.download_mnist(paths.raw_dir("mnist"))}
+def _natural(name: str):
+    def run():
+        from stages.datasets.natural import download_natural
+
+        download_natural(name)
+    return run
+
+
+DOWNLOADERS = {"mnist": lambda: mnist.download_mnist(paths.raw_dir("mnist")),
+               "kth": _natural("kth"), "bair": _natural("bair"), "h36m": _natural("h36m")}
 
 
 def parse_args(argv):
@@ -27,7 +36,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     params, profile = load_registry(args)
     cfg = dataset_config(params, args.dataset, profile)
-    if cfg.get("source") == "embedded":
+    if cfg.get("source") in ("embedded", "synthetic"):
         print(f"{args.dataset}: profile {profile} uses embedded data; nothing to download")
         return 0
     DOWNLOADERS[args.dataset]()

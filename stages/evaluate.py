@@ -47,11 +47,14 @@ def fvd_metric(real: np.ndarray, cond: np.ndarray, randoms: np.ndarray, source: 
         embedder = I3DEmbedder(source=source, device=device)
     except WeightsUnavailable as exc:
         return {"status": "unavailable", "reason": str(exc), "weights": None}
-    real_feats = embedder.embed(real)
+    # The I3D runs in inference mode (fixed BatchNorm statistics): a video's embedding does not depend on its
+    # batch, so a test set smaller than the reference batch of 16 is embedded without the 16 - N filler videos.
+    batch = min(16, len(real))
+    real_feats = embedder.embed(real, batch_size=batch)
     values = []
     for k in range(randoms.shape[1]):
         fake = np.concatenate([cond, randoms[:, k]], axis=1)
-        values.append(frechet_distance(real_feats, embedder.embed(fake)))
+        values.append(frechet_distance(real_feats, embedder.embed(fake, batch_size=batch)))
     mean, half = mean_ci95(np.asarray(values)) if len(values) > 1 else (values[0], None)
     return {"status": "ok", "mean": float(mean), "ci95": None if half is None else float(half),
             "n": int(real.shape[0]), "draws": len(values), "weights": embedder.description()}

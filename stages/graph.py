@@ -20,6 +20,12 @@ COMMON_CODE = ["stages/errors.py", "stages/registry.py", "stages/paths.py", "sta
 DATASET_CODE = {
     "mnist": ["stages/datasets/mnist.py", "stages/datasets/fetch.py"],
     "smmnist": ["stages/datasets/smmnist.py"],
+    "kth": ["stages/datasets/kth.py", "stages/datasets/videos.py", "stages/datasets/natural.py",
+            "stages/datasets/fetch.py"],
+    "h36m": ["stages/datasets/h36m.py", "stages/datasets/videos.py", "stages/datasets/natural.py",
+             "stages/datasets/fetch.py"],
+    "bair": ["stages/datasets/bair.py", "stages/datasets/tfrecord.py", "stages/datasets/videos.py",
+             "stages/datasets/natural.py", "stages/datasets/fetch.py"],
 }
 MODEL_CODE = {
     "srvp": ["models/__init__.py", "models/blocks.py", "models/srvp.py"],
@@ -96,6 +102,7 @@ EXPERIMENT_BUILDERS = {
 FIGURE_BUILDERS = {
     "video-comparison": "stages.graph:video_figure_stage",
     "latent-interpolation": "stages.graph:video_figure_stage",
+    "content-swap": "stages.graph:video_figure_stage",
 }
 
 
@@ -185,10 +192,13 @@ def video_figure_stage(params: dict, profile: str, fig: str, spec: dict, involve
         cfg = experiment_config(params, exp, profile)
         if spec["kind"] == "video-comparison":
             deps += [paths.samples(profile, exp)] + paths.processed_files(profile, cfg["dataset"])
+            deps += ["stages/video_figures.py"]  # colour rendering
         else:
             ds = dataset_config(params, cfg["dataset"], profile)
             deps += [paths.checkpoint(profile, exp)] + MODEL_CODE[cfg["family"]] + DATASET_CODE[cfg["dataset"]]
             deps += paths.processed_files(profile, ds.get("digits_from") or cfg["dataset"])
+            if spec["kind"] == "content-swap":
+                deps += ["stages/video_figures.py", "stages/training.py"]
     return figure_stage(fig, spec, profile, deps)
 
 

@@ -15,6 +15,10 @@ REPORT = "reports/thesis_tables.pdf"
 _PROCESSED = {
     "mnist": ["digits.npz"],
     "smmnist": ["test.npz"],
+    # Natural videos: the fixed test clips first (sample/evaluate read [0]), then the packed train/val videos.
+    "kth": ["test.npz", "train.npz", "val.npz"],
+    "h36m": ["test.npz", "train.npz", "val.npz"],
+    "bair": ["test.npz", "train.npz", "val.npz"],
 }
 # Files each dataset's download stage writes under data/raw/<dataset>/ (paper profile).
 _RAW = {
@@ -24,6 +28,8 @@ _RAW = {
         "t10k-images-idx3-ubyte.gz",
         "t10k-labels-idx1-ubyte.gz",
     ],
+    "kth": [f"zips/{a}.zip" for a in ("boxing", "handclapping", "handwaving", "jogging", "running", "walking")],
+    "bair": ["bair_robot_pushing_dataset_v0.tar"],
 }
 
 

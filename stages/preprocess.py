@@ -54,7 +54,16 @@ def preprocess_smmnist(cfg: dict, profile: str) -> str:
     return out
 
 
-PREPROCESSORS = {"mnist": preprocess_mnist, "smmnist": preprocess_smmnist}
+def _natural(name: str):
+    def run(cfg: dict, profile: str):
+        from stages.datasets.natural import preprocess_natural
+
+        return preprocess_natural(name, cfg, profile)
+    return run
+
+
+PREPROCESSORS = {"mnist": preprocess_mnist, "smmnist": preprocess_smmnist,
+                 "kth": _natural("kth"), "h36m": _natural("h36m"), "bair": _natural("bair")}
 
 
 def parse_args(argv):
