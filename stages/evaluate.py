@@ -40,7 +40,13 @@ def frame_metric(scores: np.ndarray, name: str) -> dict:
     return {"status": "ok", "mean": float(mean), "ci95": float(half), "n": int(best.shape[0])}
 
 
+I3D_MIN_FRAMES = 9  # the I3D's temporal strides (x8) and its final 2-frame VALID pooling need 9 frames
+
+
 def fvd_metric(real: np.ndarray, cond: np.ndarray, randoms: np.ndarray, source: str, device: str) -> dict:
+    if real.shape[1] < I3D_MIN_FRAMES:  # only the tiny ci profile has such clips
+        return {"status": "unavailable", "weights": None,
+                "reason": f"clips of {real.shape[1]} frames are shorter than the {I3D_MIN_FRAMES} frames the I3D needs"}
     try:
         from stages.metrics.fvd import I3DEmbedder, frechet_distance
 
