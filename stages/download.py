@@ -37,7 +37,7 @@ def main(argv=None) -> int:
     params, profile = load_registry(args)
     cfg = dataset_config(params, args.dataset, profile)
     if cfg.get("source") in ("embedded", "synthetic"):
-        print(f"{args.dataset}: profile {profile} uses embedded data; nothing to download")
+        print(f"{args.dataset}: profile {profile} uses embedded or synthetic data; nothing to download")
         return 0
     DOWNLOADERS[args.dataset]()
     print(f"{args.dataset}: raw files ready in {paths.raw_dir(args.dataset)}")
