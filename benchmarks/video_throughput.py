@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from pathlib import Path
 
 from _common import ROOT, emit, timed
 
@@ -19,7 +20,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from models import build_model  # noqa: E402
-from stages.registry import dataset_config, experiment_config, load_params  # noqa: E402
+from stages.registry import experiment_config, load_params  # noqa: E402
 from stages.training import autocast, step_generator  # noqa: E402
 
 
@@ -30,7 +31,7 @@ def preprocessing(quick: bool) -> list[dict]:
     with tempfile.TemporaryDirectory() as tmp:
         kth.write_synthetic_kth(f"{tmp}/kth", [1, 21], actions=kth.ACTIONS, n_frames=50)
         for a in kth.ACTIONS:
-            (__import__("pathlib").Path(tmp) / "kth" / a).mkdir(exist_ok=True)
+            (Path(tmp) / "kth" / a).mkdir(exist_ok=True)
         cfg = {"frame_size": 64, "val_fraction": 0.05, "val_seed": 42, "test_clips": 10, "test_frames": 40,
                "test_seed": 42, "train_persons": [1], "test_persons": [21]}
         start = time.perf_counter()
@@ -41,7 +42,7 @@ def preprocessing(quick: bool) -> list[dict]:
         size = 1000
         h36m.write_synthetic_h36m(f"{tmp}/h36m", [1, 9], videos_per_subject=1, n_frames=24 if quick else 48, size=size)
         start = time.perf_counter()
-        frames = h36m.decode_h36m(next((__import__("pathlib").Path(tmp) / "h36m" / "S1" / "Videos").glob("W*.mp4")), 64)
+        frames = h36m.decode_h36m(next((Path(tmp) / "h36m" / "S1" / "Videos").glob("W*.mp4")), 64)
         out.append({"dataset": "h36m", "source": f"{size}x{size} mp4, crop + Lanczos",
                     "frames_per_s": round(len(frames) / (time.perf_counter() - start), 1)})
 

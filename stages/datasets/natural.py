@@ -12,11 +12,13 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import contextlib
 import importlib
 
+import numpy as np
+
 from stages import paths
-from stages.datasets.videos import save_npz
-from stages.errors import ConfigError
+from stages.errors import ConfigError, atomic_path
 
 
 def _module(name: str):
@@ -52,8 +54,12 @@ def preprocess_natural(name: str, cfg: dict, profile: str) -> list[str]:
     else:
         raise ConfigError(f"datasets.{name}.source must be synthetic, official or import, not {source!r}")
     outs = paths.processed_files(profile, name)
-    for out in outs:
-        save_npz(out, **splits[Path(out).stem])
+    # All three files are written under temporary names and renamed only once every write succeeded.
+    with contextlib.ExitStack() as stack:
+        for out in outs:
+            tmp = stack.enter_context(atomic_path(out))
+            with open(tmp, "wb") as fh:
+                np.savez(fh, **splits[Path(out).stem])
     test = splits["test"]["videos"]
     print(f"wrote {', '.join(outs)}: {test.shape[0]} test clips of {test.shape[1]} frames "
           f"{test.shape[2:]}, {len(splits['train']['offsets']) - 1} train / {len(splits['val']['offsets']) - 1} val videos "

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stages.errors import DataError, atomic_path
+from stages.errors import DataError
 
 
 # ------------------------------------------------------------------------------------------------ decoding
@@ -101,13 +101,6 @@ def pack_videos(videos: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     offsets = np.zeros(len(videos) + 1, np.int64)
     offsets[1:] = np.cumsum([len(v) for v in videos])
     return np.concatenate(videos, axis=0), offsets
-
-
-def save_npz(path: str | Path, **arrays) -> None:
-    """Atomic np.savez: the file appears only when complete."""
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
 
 
 def load_packed(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
