@@ -16,8 +16,18 @@ from stages.cli import load_registry, stage_parser
 from stages.errors import run_cli
 from stages.registry import dataset_config
 
-# CelebA is licence-gated: its "download" checks the user-supplied files (MD5) and says where to get them.
+
+def _natural(name: str):
+    def run():
+        from stages.datasets.natural import download_natural
+
+        download_natural(name)
+    return run
+
+
+# CelebA and Human3.6M are licence-gated: their "download" checks the user-supplied files and says where to get them.
 DOWNLOADERS = {"mnist": lambda: mnist.download_mnist(paths.raw_dir("mnist")),
+               "kth": _natural("kth"), "bair": _natural("bair"), "h36m": _natural("h36m"),
                "celeba": lambda: celeba.check_raw(paths.raw_dir("celeba"))}
 # Chapter 5 (ReDO) segmentation archives.
 DOWNLOADERS.update({name: (lambda n=name: getattr(importlib.import_module(f"stages.datasets.{n}"), "download")(paths.raw_dir(n)))

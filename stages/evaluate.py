@@ -40,18 +40,27 @@ def frame_metric(scores: np.ndarray, name: str) -> dict:
     return {"status": "ok", "mean": float(mean), "ci95": float(half), "n": int(best.shape[0])}
 
 
+I3D_MIN_FRAMES = 9  # the I3D's temporal strides (x8) and its final 2-frame VALID pooling need 9 frames
+
+
 def fvd_metric(real: np.ndarray, cond: np.ndarray, randoms: np.ndarray, source: str, device: str) -> dict:
+    if real.shape[1] < I3D_MIN_FRAMES:  # only the tiny ci profile has such clips
+        return {"status": "unavailable", "weights": None,
+                "reason": f"clips of {real.shape[1]} frames are shorter than the {I3D_MIN_FRAMES} frames the I3D needs"}
     try:
         from stages.metrics.fvd import I3DEmbedder, frechet_distance
 
         embedder = I3DEmbedder(source=source, device=device)
     except WeightsUnavailable as exc:
         return {"status": "unavailable", "reason": str(exc), "weights": None}
-    real_feats = embedder.embed(real)
+    # The I3D runs in inference mode (fixed BatchNorm statistics): a video's embedding does not depend on its
+    # batch, so a test set smaller than the reference batch of 16 is embedded without the 16 - N filler videos.
+    batch = min(16, len(real))
+    real_feats = embedder.embed(real, batch_size=batch)
     values = []
     for k in range(randoms.shape[1]):
         fake = np.concatenate([cond, randoms[:, k]], axis=1)
-        values.append(frechet_distance(real_feats, embedder.embed(fake)))
+        values.append(frechet_distance(real_feats, embedder.embed(fake, batch_size=batch)))
     mean, half = mean_ci95(np.asarray(values)) if len(values) > 1 else (values[0], None)
     return {"status": "ok", "mean": float(mean), "ci95": None if half is None else float(half),
             "n": int(real.shape[0]), "draws": len(values), "weights": embedder.description()}

@@ -85,6 +85,9 @@ def video_comparison(params: dict, profile: str, spec: dict) -> tuple[bytes, str
     n_cond, n_pred = proto["n_cond"], proto["n_pred"]
     videos = load_npz(paths.processed_files(profile, cfg["dataset"])[0], ["videos"])["videos"]
     n_slots = n_cond + n_pred
+    strip, render = _strip, _render
+    if videos.shape[2] == 3:  # colour datasets (Human3.6M, BAIR) are drawn in colour
+        from stages.video_figures import _row as strip, render_rows as render
     label = lambda e: (params["experiments"][e].get("report") or {}).get("model", e)  # noqa: E731
     files = {e: _read_samples(paths.samples(profile, e)) for e in [main, *baselines]}
     try:
@@ -95,20 +98,20 @@ def video_comparison(params: dict, profile: str, spec: dict) -> tuple[bytes, str
         idx = np.linspace(0, videos.shape[0] - 1, spec.get("n_examples", 2)).round().astype(int)
         rows = []
         for i in idx:
-            rows.append((f"#{i} conditioning", _strip(videos[i, :n_cond], n_slots)))
-            rows.append(("ground truth", _strip(videos[i, n_cond:n_slots], n_slots, n_cond)))
+            rows.append((f"#{i} conditioning", strip(videos[i, :n_cond], n_slots)))
+            rows.append(("ground truth", strip(videos[i, n_cond:n_slots], n_slots, n_cond)))
             for e in baselines:
-                rows.append((f"{label(e)} best", _strip(files[e][f"videos/best_{metric}"][i], n_slots, n_cond)))
-            rows.append((f"{label(main)} best", _strip(files[main][f"videos/best_{metric}"][i], n_slots, n_cond)))
-            rows.append((f"{label(main)} worst", _strip(files[main][f"videos/worst_{metric}"][i], n_slots, n_cond)))
-            rows.append((f"{label(main)} random", _strip(files[main]["videos/random"][i, 0], n_slots, n_cond)))
+                rows.append((f"{label(e)} best", strip(files[e][f"videos/best_{metric}"][i], n_slots, n_cond)))
+            rows.append((f"{label(main)} best", strip(files[main][f"videos/best_{metric}"][i], n_slots, n_cond)))
+            rows.append((f"{label(main)} worst", strip(files[main][f"videos/worst_{metric}"][i], n_slots, n_cond)))
+            rows.append((f"{label(main)} random", strip(files[main]["videos/random"][i, 0], n_slots, n_cond)))
     finally:
         for h5 in files.values():
             h5.close()
     caption = (f"{n_cond} conditioning frames, then {n_pred} predicted frames. Best and worst of "
                f"{proto['n_samples']} samples by {metric} (mean over predicted frames); random = first sample. "
                f"Profile {profile}.")
-    return _render(rows), caption
+    return render(rows), caption
 
 
 def _superimpose(frames: np.ndarray) -> np.ndarray:
@@ -159,7 +162,8 @@ KINDS = {"video-comparison": video_comparison, "latent-interpolation": latent_in
          "mvbigan-views": "stages.mvbigan.figures:mvbigan_views",
          "mvbigan-kl-compare": "stages.mvbigan.figures:mvbigan_kl_compare",
          "mvbigan-incoming": "stages.mvbigan.figures:mvbigan_incoming",
-         "mvbigan-celeba": "stages.mvbigan.figures:mvbigan_celeba"}
+         "mvbigan-celeba": "stages.mvbigan.figures:mvbigan_celeba",
+         "content-swap": "stages.video_figures:content_swap"}
 KINDS.update({"redo-redraws": "stages.redo.figures:redraws", "redo-extremes": "stages.redo.figures:extremes",
               "redo-supervised-curve": "stages.redo.figures:supervised_curve"})
 

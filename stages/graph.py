@@ -29,6 +29,12 @@ DATASET_CODE = {
             "stages/datasets/synthetic_sources.py", "stages/datasets/fetch.py"],
     "cub": ["stages/datasets/cub.py", "stages/datasets/seg_preprocess.py", "stages/datasets/segmentation.py",
             "stages/datasets/synthetic_sources.py", "stages/datasets/fetch.py"],
+    "kth": ["stages/datasets/kth.py", "stages/datasets/videos.py", "stages/datasets/natural.py",
+            "stages/datasets/fetch.py"],
+    "h36m": ["stages/datasets/h36m.py", "stages/datasets/videos.py", "stages/datasets/natural.py",
+             "stages/datasets/fetch.py"],
+    "bair": ["stages/datasets/bair.py", "stages/datasets/tfrecord.py", "stages/datasets/videos.py",
+             "stages/datasets/natural.py", "stages/datasets/fetch.py"],
 }
 MODEL_CODE = {
     "srvp": ["models/__init__.py", "models/blocks.py", "models/srvp.py"],
@@ -117,6 +123,7 @@ FIGURE_BUILDERS = {
     "redo-redraws": "stages.redo.graph:redo_figure_stage",
     "redo-extremes": "stages.redo.graph:redo_figure_stage",
     "redo-supervised-curve": "stages.redo.graph:redo_figure_stage",
+    "content-swap": "stages.graph:video_figure_stage",
 }
 
 
@@ -206,10 +213,13 @@ def video_figure_stage(params: dict, profile: str, fig: str, spec: dict, involve
         cfg = experiment_config(params, exp, profile)
         if spec["kind"] == "video-comparison":
             deps += [paths.samples(profile, exp)] + paths.processed_files(profile, cfg["dataset"])
+            deps += ["stages/video_figures.py"]  # colour rendering
         else:
             ds = dataset_config(params, cfg["dataset"], profile)
             deps += [paths.checkpoint(profile, exp)] + MODEL_CODE[cfg["family"]] + DATASET_CODE[cfg["dataset"]]
             deps += paths.processed_files(profile, ds.get("digits_from") or cfg["dataset"])
+            if spec["kind"] == "content-swap":
+                deps += ["stages/video_figures.py", "stages/training.py"]
     return figure_stage(fig, spec, profile, deps)
 
 

@@ -21,6 +21,10 @@ _PROCESSED = {
     "flowers": ["segmentation.npz"],
     "lfw": ["segmentation.npz"],
     "cub": ["segmentation.npz"],
+    # Natural videos: the fixed test clips first (sample/evaluate read [0]), then the packed train/val videos.
+    "kth": ["test.npz", "train.npz", "val.npz"],
+    "h36m": ["test.npz", "train.npz", "val.npz"],
+    "bair": ["test.npz", "train.npz", "val.npz"],
 }
 # Files each dataset's download stage writes under data/raw/<dataset>/ (paper profile).
 _RAW = {
@@ -36,6 +40,8 @@ _RAW = {
     "flowers": ["102flowers.tgz", "102segmentations.tgz", "setid.mat"],
     "lfw": ["lfw-funneled.tgz", "parts_lfw_funneled_gt_images.tgz"],
     "cub": ["CUB_200_2011.tgz", "segmentations.tgz"],
+    "kth": [f"zips/{a}.zip" for a in ("boxing", "handclapping", "handwaving", "jogging", "running", "walking")],
+    "bair": ["bair_robot_pushing_dataset_v0.tar"],
 }
 
 

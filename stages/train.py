@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import time
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import torch
 from tqdm import tqdm
 
 from models import build_model
-from stages import paths
+from stages import distributed, paths
 from stages.cli import load_registry, resolve_target, stage_parser
 from stages.errors import run_cli
 from stages.registry import config_digest, dataset_config, experiment_config
@@ -67,7 +68,12 @@ def _truncate_log(path: Path, step: int) -> None:
 
 
 def main(argv=None) -> int:
+    from stages.distributed import relaunch_under_torchrun
+
     args = parse_args(argv)
+    code = relaunch_under_torchrun(argv)  # WEAKGEN_NPROC=N: data-parallel over N processes
+    if code is not None:
+        return code
     params, profile = load_registry(args)
     family = experiment_config(params, args.experiment, profile)["family"]
     if family in TRAINERS:
@@ -80,11 +86,29 @@ def train_video(args, params: dict, profile: str) -> int:
     cfg = experiment_config(params, args.experiment, profile)
     ds_cfg = dataset_config(params, cfg["dataset"], profile)
     tr = cfg["train"]
-    device = select_device(args.device)
-    digest = config_digest([cfg["family"], cfg["model"], tr, ds_cfg])
+    ctx, device = distributed.setup(select_device(args.device))
+    try:
+        return _train_video(args, cfg, ds_cfg, tr, ctx, device, profile)
+    finally:
+        distributed.teardown(ctx)
 
-    torch.manual_seed(tr["seed"])  # parameter initialisation
+
+def _shard_generator(seed: int, step: int, shard: int, n_shards: int, device: torch.device) -> torch.Generator:
+    """One batch, one process: the generator of the single-shard code path (unchanged SM-MNIST results)."""
+    if n_shards == 1:
+        return step_generator(seed, step, device)
+    return step_generator(seed + 104_729 * (shard + 1), step, device)
+
+
+def _train_video(args, cfg: dict, ds_cfg: dict, tr: dict, ctx, device, profile: str) -> int:
+    # The digest ignores how the batch is split (world size, grad_accum): a run may resume on other hardware.
+    digest = config_digest([cfg["family"], cfg["model"], {k: v for k, v in tr.items() if k != "grad_accum"}, ds_cfg])
+    grad_accum = int(tr.get("grad_accum", 1))
+    n_shards = ctx.world * grad_accum
+
+    torch.manual_seed(tr["seed"])  # parameter initialisation (identical on every rank)
     model = build_model(cfg["family"], cfg["model"]).to(device)
+    trainer = distributed.wrap(model, ctx, device)
     optim = torch.optim.Adam(model.parameters(), lr=tr["lr"])
     data = VideoData(cfg, ds_cfg, profile)
     n_cond = cfg.get("protocol", {}).get("n_cond", 5)
@@ -103,11 +127,14 @@ def train_video(args, params: dict, profile: str) -> int:
             print(f"resuming {args.experiment} from step {step}/{total} ({state_path})")
         else:
             print(f"configuration changed since {state_path} was saved: starting from step 0")
-    if step == 0:
-        log_path.unlink(missing_ok=True)
-    _truncate_log(log_path, step)
+    if ctx.is_main:
+        if step == 0:
+            log_path.unlink(missing_ok=True)
+        _truncate_log(log_path, step)
 
     def save_state():
+        if not ctx.is_main:
+            return
         save_checkpoint(state_path, {
             "digest": digest, "step": step, "model": model.state_dict(), "optim": optim.state_dict(),
             "best_psnr": best_psnr, "best_state": best_state,
@@ -123,18 +150,24 @@ def train_video(args, params: dict, profile: str) -> int:
 
     model.train()
     ran = 0
-    with open(log_path, "a") as log, tqdm(total=total, initial=step, desc=args.experiment,
-                                            unit="it", dynamic_ncols=True, mininterval=1.0) as bar:
+    with open(log_path if ctx.is_main else os.devnull, "a") as log, \
+            tqdm(total=total, initial=step, desc=args.experiment, unit="it", dynamic_ncols=True, mininterval=1.0,
+                 disable=not ctx.is_main) as bar:
         start = time.perf_counter()
         while step < total:
             lr = lr_at(step, tr["lr"], tr["lr_constant_steps"], tr["lr_decay_steps"])
             for group in optim.param_groups:
                 group["lr"] = lr
-            x = to_float_video(data.train_batch(step, tr["batch_size"]), device)
-            with autocast(device):
-                losses = model.training_losses(x, generator=step_generator(tr["seed"], step, device))
+            batch = data.train_batch(step, tr["batch_size"])
             optim.zero_grad(set_to_none=True)
-            losses["loss"].backward()
+            parts = []
+            for shard, rows in distributed.my_shards(tr["batch_size"], ctx, grad_accum):
+                x = to_float_video(batch[rows], device)
+                with autocast(device):
+                    part = trainer(x, generator=_shard_generator(tr["seed"], step, shard, n_shards, device))
+                (part["loss"] / grad_accum).backward()  # DDP then averages over ranks: the mean over shards
+                parts.append({k: v.detach() for k, v in part.items()})
+            losses = {k: sum(p[k] for p in parts) / len(parts) for k in parts[0]}
             optim.step()
             step += 1
             ran += 1
@@ -144,7 +177,7 @@ def train_video(args, params: dict, profile: str) -> int:
                 bar.set_postfix({k: f"{v:.3g}" for k, v in values.items()})
                 _log(log, {"step": step, "lr": lr, **values,
                            "it_per_s": ran / max(time.perf_counter() - start, 1e-9)})
-            if tr["select"] == "best_val_psnr" and (step % tr["val_interval"] == 0 or step == total):
+            if ctx.is_main and tr["select"] == "best_val_psnr" and (step % tr["val_interval"] == 0 or step == total):
                 bar.set_postfix({**{k: f"{v:.3g}" for k, v in values.items()}, "val_psnr": f"{validate():.2f}"})
             if step % tr["checkpoint_interval"] == 0 or step == total:
                 save_state()
@@ -153,6 +186,8 @@ def train_video(args, params: dict, profile: str) -> int:
                 print(f"stopped after {ran} steps at step {step}/{total}; rerun to resume")
                 return STOPPED_EARLY
 
+    if not ctx.is_main:
+        return 0
     weights = best_state if (tr["select"] == "best_val_psnr" and best_state is not None) else model.state_dict()
     save_checkpoint(paths.checkpoint(profile, args.experiment), {
         "family": cfg["family"], "model_config": cfg["model"], "state_dict": weights,

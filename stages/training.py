@@ -80,9 +80,13 @@ def load_npz(path: str | Path, keys: list[str]) -> dict[str, np.ndarray]:
 
 
 class VideoData:
-    """Training and validation clips of one experiment (SM-MNIST: generated from the digit splits)."""
+    """Training and validation clips of one experiment (SM-MNIST: generated from the digit splits; KTH,
+    Human3.6M, BAIR: windows of the packed train / val videos)."""
 
     def __init__(self, cfg: dict, dataset_cfg: dict, profile: str):
+        if not dataset_cfg.get("digits_from") and dataset_cfg["name"] != "smmnist":
+            self._init_natural(cfg, dataset_cfg, profile)
+            return
         digits_from = dataset_cfg.get("digits_from", "mnist")
         digits = load_npz(paths.processed_files(profile, digits_from)[0], ["train", "val"])
         train = cfg["train"]
@@ -95,6 +99,18 @@ class VideoData:
         # Validation clips are fixed once (their own seed), so every validation sees the same videos.
         val_sampler = TrainClipSampler(digits["val"], n_frames=self.val_len, seed=train["seed"] + 7919, **gen_kwargs)
         self.val_batches = [val_sampler.batch(i, train["val_batch_size"]) for i in range(train["val_batches"])]
+
+    def _init_natural(self, cfg: dict, dataset_cfg: dict, profile: str) -> None:
+        from stages.datasets.videos import ClipSampler, load_packed
+
+        _, train_file, val_file = paths.processed_files(profile, dataset_cfg["name"])
+        train = cfg["train"]
+        proto = cfg.get("protocol") or {}
+        self.train = ClipSampler(*load_packed(train_file), n_frames=train["seq_len"], seed=train["seed"])
+        # Validation clips: the protocol's length unless the experiment sets val_len (SRVP KTH: 30).
+        self.val_len = train.get("val_len") or proto.get("n_cond", 5) + proto.get("n_pred", 20)
+        val = ClipSampler(*load_packed(val_file), n_frames=self.val_len, seed=train["seed"] + 7919)
+        self.val_batches = [val.batch(i, train["val_batch_size"]) for i in range(train["val_batches"])]
 
     def train_batch(self, step: int, batch_size: int) -> np.ndarray:
         return self.train.batch(step, batch_size)

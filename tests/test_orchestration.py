@@ -18,6 +18,9 @@ SVG_DOWNSTREAM = {"train_svg_smmnist", "sample_svg_smmnist", "evaluate_svg_smmni
                   "table_3_2", "report"}
 SRVP_DOWNSTREAM = {"train_srvp_smmnist", "sample_srvp_smmnist", "evaluate_srvp_smmnist", "figure_fig_3_11",
                    "figure_fig_3_14", "table_3_2", "report"}
+# Chapter 3.2 at paper scale: the other SRVP experiments (KTH, Human3.6M, BAIR) and their figures.
+SRVP_DOWNSTREAM |= {f"{kind}_srvp_{ds}" for kind in ("train", "sample", "evaluate") for ds in ("kth", "h36m", "bair")}
+SRVP_DOWNSTREAM |= {"figure_fig_3_12", "figure_fig_3_13", "figure_fig_3_27", "figure_fig_3_15", "figure_fig_3_30"}
 
 
 def _change_svg_beta(params):
