@@ -244,15 +244,27 @@ def _table_stages(params: dict, profile: str, exps: list[str]) -> list[Stage]:
     return stages
 
 
+def _needed_dataset_stages(params: dict, profile: str, consumers: list[Stage]) -> list[Stage]:
+    """Download/preprocess stages whose outputs some consumer reads, directly or through another dataset
+    (smmnist reads mnist): a profile that disables experiments does not prepare their data."""
+    needed = {dep for st in consumers for dep in st.deps}
+    kept = []
+    for st in reversed(_dataset_stages(params, profile)):  # dataset stages come in dependency order
+        if needed & set(st.outs):
+            kept.append(st)
+            needed |= set(st.deps)
+    return kept[::-1]
+
+
 def build_graph(params: dict, profile: str) -> list[Stage]:
     """All stages of ``profile`` in dependency order, ending with the report."""
     exps = enabled_experiments(params, profile)
-    stages = _dataset_stages(params, profile)
+    stages = []
     for exp in exps:
         stages += _experiment_stages(params, profile, exp)
     figures = _figure_stages(params, profile, exps)
     tables = _table_stages(params, profile, exps)
-    stages += figures + tables
+    stages = _needed_dataset_stages(params, profile, stages + figures) + stages + figures + tables
     report_cmd = _cli("report", "--profile", profile, "--out", paths.REPORT)
     report_deps = list(COMMON_CODE) + ["stages/report.py", paths.REFERENCE_NUMBERS]
     for st in tables:
