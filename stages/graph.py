@@ -244,6 +244,14 @@ def _table_stages(params: dict, profile: str, exps: list[str]) -> list[Stage]:
     return stages
 
 
+def _thesis_order(params: dict, st: Stage) -> tuple:
+    """Sort key putting figures in thesis order (3.5 before 3.11 before 5.4), whatever params.yaml's order."""
+    fig = st.cmd[st.cmd.index("--figure") + 1]
+    number = params["figures"][fig].get("number") or fig.removeprefix("fig-").replace("-", ".")
+    head = number.split(" ")[0]
+    return tuple(int(p) if p.isdigit() else 0 for p in head.split(".")), number
+
+
 def _needed_dataset_stages(params: dict, profile: str, consumers: list[Stage]) -> list[Stage]:
     """Download/preprocess stages whose outputs some consumer reads, directly or through another dataset
     (smmnist reads mnist): a profile that disables experiments does not prepare their data."""
@@ -262,7 +270,7 @@ def build_graph(params: dict, profile: str) -> list[Stage]:
     stages = []
     for exp in exps:
         stages += _experiment_stages(params, profile, exp)
-    figures = _figure_stages(params, profile, exps)
+    figures = sorted(_figure_stages(params, profile, exps), key=lambda st: _thesis_order(params, st))
     tables = _table_stages(params, profile, exps)
     stages = _needed_dataset_stages(params, profile, stages + figures) + stages + figures + tables
     report_cmd = _cli("report", "--profile", profile, "--out", paths.REPORT)

@@ -75,6 +75,13 @@ def test_a_profile_prepares_only_the_data_its_experiments_read():
     assert {"preprocess_cub", "preprocess_celeba"} <= {s.name for s in build_graph(params, "smoke")}
 
 
+def test_report_shows_figures_in_thesis_order():
+    report = build_graph(load_params(ROOT / "params.yaml"), "smoke")[-1]
+    figures = [a for a in report.cmd if a.startswith("reports/figures/") and a.endswith(".png")]
+    assert figures.index("reports/figures/fig_3_5.png") < figures.index("reports/figures/fig_3_11.png")
+    assert figures.index("reports/figures/fig_3_30.png") < figures.index("reports/figures/fig_5_4_flowers.png")
+
+
 def test_slurm_profile_dry_runs_the_paper_graph(tmp_path):
     project = copy_project(tmp_path / "project")
     exe = str(__import__("pathlib").Path(sys.executable).parent / "snakemake")
