@@ -36,5 +36,27 @@ def timed(fn, *, warmup: int = 1, repeat: int = 3) -> float:
     return best
 
 
+def video_train_step(model, optim, x, device):
+    """A function running one training step of a chapter-3.2 video model on the fixed batch ``x``, as the
+    train stage does (autocast, per-step generator), synchronised on CUDA so timings are real."""
+    import torch
+
+    from stages.training import autocast, step_generator
+
+    counter = [0]
+
+    def step():
+        with autocast(device):
+            loss = model.training_losses(x, generator=step_generator(0, counter[0], device))["loss"]
+        optim.zero_grad()
+        loss.backward()
+        optim.step()
+        counter[0] += 1
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    return step
+
+
 def emit(name: str, results) -> None:
     print(json.dumps({"benchmark": name, "machine": machine(), "results": results}, indent=2))

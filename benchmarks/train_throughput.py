@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import argparse
 
-from _common import ROOT, emit, timed
+from _common import ROOT, emit, timed, video_train_step
 
 import torch  # noqa: E402
 
 from models import build_model  # noqa: E402
 from stages.registry import experiment_config, load_params  # noqa: E402
-from stages.training import autocast, step_generator  # noqa: E402
 
 
 def measure(exp: str, profile: str, device: torch.device, steps: int) -> dict:
@@ -24,15 +23,7 @@ def measure(exp: str, profile: str, device: torch.device, steps: int) -> dict:
     b, t = cfg["train"]["batch_size"], cfg["train"]["seq_len"]
     x = torch.rand(b, t, cfg["model"].get("channels", 1), 64, 64, device=device)
 
-    def step(i=[0]):
-        with autocast(device):
-            loss = model.training_losses(x, generator=step_generator(0, i[0], device))["loss"]
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        i[0] += 1
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+    step = video_train_step(model, opt, x, device)
 
     seconds = timed(lambda: [step() for _ in range(steps)], warmup=1, repeat=2) / steps
     return {"experiment": exp, "profile": profile, "batch_size": b, "seq_len": t,

@@ -14,14 +14,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import ROOT, emit, timed
+from _common import ROOT, emit, timed, video_train_step
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from models import build_model  # noqa: E402
 from stages.registry import experiment_config, load_params  # noqa: E402
-from stages.training import autocast, step_generator  # noqa: E402
 
 
 def preprocessing(quick: bool) -> list[dict]:
@@ -67,15 +66,7 @@ def training(device: torch.device, quick: bool) -> list[dict]:
         opt = torch.optim.Adam(model.parameters(), lr=3e-4)
         x = torch.rand(b, t, cfg["model"]["channels"], 64, 64, device=device)
 
-        def step(i=[0]):
-            with autocast(device):
-                loss = model.training_losses(x, generator=step_generator(0, i[0], device))["loss"]
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            i[0] += 1
-            if device.type == "cuda":
-                torch.cuda.synchronize()
+        step = video_train_step(model, opt, x, device)
 
         sec = timed(step, warmup=1, repeat=1 if quick else 3)
         out.append({"experiment": exp, "batch_size": b, "seq_len": t, "bf16_autocast": device.type == "cuda",

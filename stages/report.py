@@ -111,6 +111,19 @@ class ExtraTable:
 EXTRA_SIDECAR_KEYS = ("number", "title", "caption")
 
 
+def _read_sidecar(sidecar: Path, keys, what: str, role: str, fix: str) -> dict:
+    """The JSON sidecar of a figure or table: a dict with string values for ``keys``, else DataError."""
+    try:
+        meta = json.loads(sidecar.read_text())
+    except FileNotFoundError:
+        raise DataError(f"{what} not found ({role}): {fix}")
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(f"{what} is not valid JSON ({exc}): {fix}")
+    if not isinstance(meta, dict) or any(not isinstance(meta.get(k), str) for k in keys):
+        raise DataError(f"{what} needs string keys {', '.join(keys)}: {fix}")
+    return meta
+
+
 def read_extra_table(path: str | Path) -> ExtraTable:
     """A table beyond the thesis: a CSV (header + rows of text cells) and its JSON sidecar."""
     path = Path(path)
@@ -124,14 +137,8 @@ def read_extra_table(path: str | Path) -> ExtraTable:
         raise DataError(f"table {path} is not a readable CSV ({exc}): re-run the stage that writes it")
     if len(lines) < 2 or any(len(r) != len(lines[0]) for r in lines):
         raise DataError(f"table {path} needs a header and rows of the same width: re-run the stage that writes it")
-    try:
-        meta = json.loads(sidecar.read_text())
-    except FileNotFoundError:
-        raise DataError(f"table sidecar {sidecar} not found (title of {path}): re-run the stage that writes it")
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataError(f"table sidecar {sidecar} is not valid JSON ({exc}): re-run the stage that writes it")
-    if not isinstance(meta, dict) or any(not isinstance(meta.get(k), str) for k in EXTRA_SIDECAR_KEYS):
-        raise DataError(f"table sidecar {sidecar} needs string keys {', '.join(EXTRA_SIDECAR_KEYS)}")
+    meta = _read_sidecar(sidecar, EXTRA_SIDECAR_KEYS, f"table sidecar {sidecar}", f"title of {path}",
+                         "re-run the stage that writes it")
     return ExtraTable(lines[0], lines[1:], meta)
 
 
@@ -161,15 +168,8 @@ def read_figure(png: str | Path) -> FigureInput:
         raise DataError(f"figure {png} not found: run its figure stage (python -m stages.figures)")
     except Exception as exc:                       # PIL raises many kinds on a corrupt image
         raise DataError(f"figure {png} is not a readable image ({exc}): re-run its figure stage")
-    try:
-        meta = json.loads(sidecar.read_text())
-    except FileNotFoundError:
-        raise DataError(f"figure sidecar {sidecar} not found (caption of {png}): re-run its figure stage")
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataError(f"figure sidecar {sidecar} is not valid JSON ({exc}): re-run its figure stage")
-    if not isinstance(meta, dict) or any(not isinstance(meta.get(k), str) for k in FIGURE_SIDECAR_KEYS):
-        raise DataError(f"figure sidecar {sidecar} needs string keys {', '.join(FIGURE_SIDECAR_KEYS)}: "
-                        "re-run its figure stage")
+    meta = _read_sidecar(sidecar, FIGURE_SIDECAR_KEYS, f"figure sidecar {sidecar}", f"caption of {png}",
+                         "re-run its figure stage")
     return FigureInput(data, meta)
 
 

@@ -8,7 +8,6 @@ ends with the same weights as an uninterrupted run (same seed, same device).
 from __future__ import annotations
 
 import copy
-import json
 import os
 import time
 from pathlib import Path
@@ -22,17 +21,19 @@ from stages.cli import load_registry, resolve_target, stage_parser
 from stages.errors import run_cli
 from stages.registry import config_digest, dataset_config, experiment_config
 from stages.training import (
+    STOPPED_EARLY,
     VideoData,
     autocast,
+    log_jsonl,
     lr_at,
     save_checkpoint,
     select_device,
     step_generator,
     to_float_video,
+    truncate_log,
     validate_psnr,
 )
 
-STOPPED_EARLY = 3  # exit status of --stop-after-steps: state saved, rerun to resume
 
 # Model families trained by another chapter's loop ("module:function", called with (args, params, profile)
 # and returning the exit status). Families not listed here are video models trained by `train_video` below.
@@ -52,19 +53,6 @@ def parse_args(argv):
                    help="save the state and exit (status 3) after N steps of this invocation, e.g. to fit a "
                         "cluster time limit; rerun the same command to continue")
     return p.parse_args(argv)
-
-
-def _log(handle, record: dict) -> None:
-    handle.write(json.dumps(record, sort_keys=True) + "\n")
-    handle.flush()
-
-
-def _truncate_log(path: Path, step: int) -> None:
-    """Drop log lines written after the resumed step, so the log reads like one uninterrupted run."""
-    if not path.exists():
-        return
-    kept = [line for line in path.read_text().splitlines() if line and json.loads(line).get("step", 0) <= step]
-    path.write_text("".join(line + "\n" for line in kept))
 
 
 def main(argv=None) -> int:
@@ -130,7 +118,7 @@ def _train_video(args, cfg: dict, ds_cfg: dict, tr: dict, ctx, device, profile: 
     if ctx.is_main:
         if step == 0:
             log_path.unlink(missing_ok=True)
-        _truncate_log(log_path, step)
+        truncate_log(log_path, step)
 
     def save_state():
         if not ctx.is_main:
@@ -143,7 +131,7 @@ def _train_video(args, cfg: dict, ds_cfg: dict, tr: dict, ctx, device, profile: 
     def validate():
         nonlocal best_psnr, best_state
         psnr = validate_psnr(model, data.val_batches, n_cond, tr["val_samples"], tr["seed"] + step, device)
-        _log(log, {"step": step, "val_psnr": psnr})
+        log_jsonl(log, {"step": step, "val_psnr": psnr})
         if psnr > best_psnr:
             best_psnr, best_state = psnr, copy.deepcopy(model.state_dict())
         return psnr
@@ -175,7 +163,7 @@ def _train_video(args, cfg: dict, ds_cfg: dict, tr: dict, ctx, device, profile: 
             values = {k: float(v.detach()) for k, v in losses.items()}
             if step % tr["log_interval"] == 0 or step == total:
                 bar.set_postfix({k: f"{v:.3g}" for k, v in values.items()})
-                _log(log, {"step": step, "lr": lr, **values,
+                log_jsonl(log, {"step": step, "lr": lr, **values,
                            "it_per_s": ran / max(time.perf_counter() - start, 1e-9)})
             if ctx.is_main and tr["select"] == "best_val_psnr" and (step % tr["val_interval"] == 0 or step == total):
                 bar.set_postfix({**{k: f"{v:.3g}" for k, v in values.items()}, "val_psnr": f"{validate():.2f}"})

@@ -7,6 +7,7 @@ saved state therefore replays exactly the steps an uninterrupted run would have 
 from __future__ import annotations
 
 import contextlib
+import json
 import zipfile
 from pathlib import Path
 
@@ -24,6 +25,25 @@ METRIC_CHUNK = 1024  # frames scored at once: bounds the SSIM working set (~200 
 # Scores are computed in float32, the precision of the SRVP evaluation code; float32 stays within 1e-6 of a
 # float64 reference on 64x64 frames (tests/test_metrics_frame.py) and is 2-3x faster on CPU.
 METRIC_DTYPE = torch.float32
+
+
+STOPPED_EARLY = 3  # exit status of --stop-after-steps (every trainer): state saved, rerun to resume
+
+
+def log_jsonl(handle, record: dict) -> None:
+    """One JSON line in a run's train_log.jsonl, flushed so a crash loses nothing already logged."""
+    handle.write(json.dumps(record, sort_keys=True) + "\n")
+    handle.flush()
+
+
+def truncate_log(path: str | Path, upto, position=lambda record: record.get("step", 0)) -> None:
+    """Drop log lines written after the resumed point (``position(record) > upto``), so a resumed run's log
+    reads like one uninterrupted run."""
+    path = Path(path)
+    if not path.exists():
+        return
+    kept = [line for line in path.read_text().splitlines() if line and position(json.loads(line)) <= upto]
+    path.write_text("".join(line + "\n" for line in kept))
 
 
 def select_device(requested: str = "auto") -> torch.device:

@@ -38,8 +38,8 @@ def test_lin_weights_equal_official_alex_pth(metric, params):
 
     import lpips
 
-    official = torch.load(os.path.join(os.path.dirname(lpips.__file__), "weights/v0.1/alex.pth"), map_location="cpu",
-                          weights_only=True)
+    alex_pth = os.path.join(os.path.dirname(lpips.__file__), "weights/v0.1/alex.pth")
+    official = torch.load(alex_pth, map_location="cpu", weights_only=True)
     for i in range(5):
         theirs = params[f"NetLinLayer_{i}"]["Conv_0"]["kernel"]  # (1, 1, C, 1)
         ours = official[f"lin{i}.model.1.weight"].numpy()  # (1, C, 1, 1)

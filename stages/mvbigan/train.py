@@ -8,7 +8,6 @@ selects nothing: there is no validation metric for MV-BiGAN).
 """
 from __future__ import annotations
 
-import json
 import math
 import time
 from pathlib import Path
@@ -20,9 +19,8 @@ from models.mvbigan import MVBiGAN
 from stages import paths
 from stages.mvbigan.views import ViewData, make_views
 from stages.registry import config_digest, dataset_config, experiment_config
-from stages.training import autocast, save_checkpoint, select_device, step_generator
-
-STOPPED_EARLY = 3
+from stages.training import (STOPPED_EARLY, autocast, log_jsonl, save_checkpoint, select_device, step_generator,
+                             truncate_log)
 
 
 def model_config(cfg: dict, data: ViewData) -> dict:
@@ -67,9 +65,7 @@ def train_mvbigan(args, params: dict, profile: str) -> int:
             print(f"resuming {args.experiment} from step {step}/{total} ({state_path})")
         else:
             print(f"configuration changed since {state_path} was saved: starting from step 0")
-    if log_path.exists():  # keep only what was logged up to the resumed step
-        kept = [ln for ln in log_path.read_text().splitlines() if ln and json.loads(ln)["step"] <= step]
-        log_path.write_text("".join(ln + "\n" for ln in kept))
+    truncate_log(log_path, step)
 
     def save_state():
         save_checkpoint(state_path, {"digest": digest, "step": step, "model": model.state_dict(),
@@ -92,9 +88,7 @@ def train_mvbigan(args, params: dict, profile: str) -> int:
             bar.update(1)
             if step % tr["log_interval"] == 0 or step == total:
                 bar.set_postfix({k: f"{v:.3g}" for k, v in losses.items() if k in ("d_loss", "g_loss", "kl")})
-                log.write(json.dumps({"step": step, **losses,
-                                      "it_per_s": ran / max(time.perf_counter() - start, 1e-9)}, sort_keys=True) + "\n")
-                log.flush()
+                log_jsonl(log, {"step": step, **losses, "it_per_s": ran / max(time.perf_counter() - start, 1e-9)})
             if step % tr["checkpoint_interval"] == 0 or step == total:
                 save_state()
             if args.stop_after_steps is not None and ran >= args.stop_after_steps and step < total:

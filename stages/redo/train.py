@@ -29,9 +29,7 @@ from stages.errors import run_cli
 from stages.metrics.segmentation import score_masks
 from stages.redo.data import SegmentationData, segment_all, to_tensor
 from stages.registry import config_digest, experiment_config
-from stages.training import autocast, save_checkpoint, select_device, step_generator
-
-STOPPED_EARLY = 3
+from stages.training import STOPPED_EARLY, autocast, save_checkpoint, select_device, step_generator, truncate_log
 
 
 def run_dir(profile: str, exp: str, run: int) -> str:
@@ -112,10 +110,8 @@ def train_run(cfg: dict, profile: str, run: int, device: torch.device, no_resume
             print(f"resuming {exp} run {run} from step {step}")
     if step == 0 and restarts == 0:
         log_path.unlink(missing_ok=True)
-    else:  # drop log lines written after the saved state, so the log reads like one run
-        lines = [ln for ln in log_path.read_text().splitlines() if ln] if log_path.exists() else []
-        log_path.write_text("".join(ln + "\n" for ln in lines
-                                    if (json.loads(ln).get("restarts", 0), json.loads(ln).get("step", 0)) <= (restarts, step)))
+    else:  # a restart counts as a later point than any step before it
+        truncate_log(log_path, (restarts, step), position=lambda r: (r.get("restarts", 0), r.get("step", 0)))
 
     def save_state():
         save_checkpoint(state_path, {"digest": digest, "step": step, "restarts": restarts, "best_iou": best_iou,
