@@ -41,7 +41,7 @@ def video_train_step(model, optim, x, device):
     train stage does (autocast, per-step generator), synchronised on CUDA so timings are real."""
     import torch
 
-    from stages.training import autocast, step_generator
+    from stages.runtime import autocast, step_generator
 
     counter = [0]
 

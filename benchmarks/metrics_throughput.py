@@ -13,7 +13,7 @@ import torch  # noqa: E402
 
 from stages.metrics.frame import psnr_per_frame, ssim_per_frame  # noqa: E402
 from stages.metrics.protocol import select_best  # noqa: E402
-from stages.training import METRIC_CHUNK, METRIC_DTYPE  # noqa: E402
+from stages.video.data import METRIC_CHUNK, METRIC_DTYPE  # noqa: E402
 
 
 def main():

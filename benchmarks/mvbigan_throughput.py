@@ -16,7 +16,7 @@ import torch  # noqa: E402
 from models.mvbigan import MVBiGAN  # noqa: E402
 from stages.mvbigan.views import make_views, specs  # noqa: E402
 from stages.registry import dataset_config, experiment_config, load_params  # noqa: E402
-from stages.training import autocast, step_generator  # noqa: E402
+from stages.runtime import autocast, step_generator  # noqa: E402
 
 EXPERIMENTS = ("mvbigan-mnist-4views", "mvbigan-celeba-attr-face")
 

@@ -17,7 +17,7 @@ import torch  # noqa: E402
 from models.redo import ReDO  # noqa: E402
 from stages.redo.train import build_optimisers, train_step  # noqa: E402
 from stages.registry import experiment_config, load_params  # noqa: E402
-from stages.training import select_device  # noqa: E402
+from stages.runtime import select_device  # noqa: E402
 
 
 def measure(exp: str, profile: str, device: torch.device, steps: int, warmup: int = 1, repeat: int = 2) -> dict:

@@ -10,7 +10,7 @@ from _common import ROOT, emit, timed, video_train_step
 
 import torch  # noqa: E402
 
-from models import build_model  # noqa: E402
+from stages.checkpoints import build_model  # noqa: E402
 from stages.registry import experiment_config, load_params  # noqa: E402
 
 

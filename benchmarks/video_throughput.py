@@ -19,7 +19,7 @@ from _common import ROOT, emit, timed, video_train_step
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from models import build_model  # noqa: E402
+from stages.checkpoints import build_model  # noqa: E402
 from stages.registry import experiment_config, load_params  # noqa: E402
 
 
@@ -75,7 +75,7 @@ def training(device: torch.device, quick: bool) -> list[dict]:
 
 
 def scoring(device: torch.device, quick: bool) -> dict:
-    from stages.sample import frame_scorers
+    from stages.video.sample import frame_scorers
 
     n_seq, n_samples, n_pred = (2, 100, 30) if device.type == "cpu" else (16, 100, 30)
     if quick:

@@ -1,24 +1,11 @@
-"""Video prediction models of thesis chapter 3.2: SRVP and the retrained SVG-LP baseline.
+"""Model families of the thesis, one module each; nn.Module code and losses only (nothing from stages/).
 
-Both share one API: ``from_config(cfg)``, ``training_losses(x, generator)`` -> dict with a "loss" key,
-``predict(x_cond, n_future, generator)`` and ``reconstruct(x)``, on float videos [B, T, C, H, W] in [0, 1].
+    srvp.py      SRVP (chapter 3.2)             svg.py       SVG-LP baseline (chapter 3.2)
+    mvbigan.py   MV-BiGAN (chapter 3.1)         redo.py      ReDO and its mask network F (chapter 5)
+    blocks.py    encoders/decoders, MLPs, Gaussians, init    gan_blocks.py  SAGAN-style blocks (ReDO)
+
+The model contract: a family's class has ``from_config(cfg: dict)`` that builds it from its params.yaml
+``model:`` block (unknown or missing keys raise ModelConfigError). Which class serves which family is
+declared by its chapter (stages/<chapter>/__init__.py), and ``stages.checkpoints.build_model(family, cfg)``
+instantiates it. This package imports no module itself, so a stage depends only on the models it uses.
 """
-from __future__ import annotations
-
-from torch import nn
-
-from models.blocks import ModelConfigError
-from models.mvbigan import MVBiGAN
-from models.srvp import SRVP
-from models.svg import SVG
-
-MODELS: dict[str, type[nn.Module]] = {"srvp": SRVP, "svg": SVG, "mvbigan": MVBiGAN}
-
-__all__ = ["MODELS", "MVBiGAN", "SRVP", "SVG", "ModelConfigError", "build_model"]
-
-
-def build_model(name: str, cfg: dict) -> nn.Module:
-    """Instantiate model ``name`` from its config mapping (unknown names or keys raise a ValueError)."""
-    if name not in MODELS:
-        raise ModelConfigError(f"unknown model {name!r}; known models: {', '.join(sorted(MODELS))}")
-    return MODELS[name].from_config(cfg)

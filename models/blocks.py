@@ -20,8 +20,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from stages.errors import ConfigError
-
 __all__ = [
     "ModelConfigError", "config_from_dict", "check_image_size",
     "DCGANEncoder", "DCGANDecoder", "VGGEncoder", "VGGDecoder", "make_encoder", "make_decoder",
@@ -35,8 +33,8 @@ LEAK = 0.2  # LeakyReLU slope of the DCGAN/VGG blocks
 # ----------------------------------------------------------------------------------------------------------------
 # Configuration
 # ----------------------------------------------------------------------------------------------------------------
-class ModelConfigError(ConfigError, ValueError):
-    """A model hyper-parameter is unknown or invalid (a ConfigError for the CLIs, a ValueError for callers)."""
+class ModelConfigError(ValueError):
+    """A model hyper-parameter is unknown or invalid (stages.checkpoints.build_model reports it as a ConfigError)."""
 
 
 def config_from_dict(cls: type, cfg: dict) -> dict:

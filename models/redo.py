@@ -57,6 +57,17 @@ def _levels(size: int) -> int:
 class MaskNetwork(nn.Module):
     """F: 7x7 conv, two stride-2 convs, residual blocks, pyramid pooling, two upsampling convs, output conv."""
 
+    CONFIG_KEYS = ("n_regions", "nf_mask", "n_res_mask")
+
+    @classmethod
+    def from_config(cls, cfg: dict) -> "MaskNetwork":
+        """F alone from a model block with n_regions, nf_mask and n_res_mask (the supervised baseline)."""
+        unknown = set(cfg) - set(cls.CONFIG_KEYS)
+        if unknown:
+            raise ModelConfigError(f"unknown mask network config keys {sorted(unknown)}; known: {list(cls.CONFIG_KEYS)}")
+        full = {k: DEFAULTS[k] for k in cls.CONFIG_KEYS} | cfg
+        return cls(full["n_regions"], full["nf_mask"], full["n_res_mask"])
+
     def __init__(self, n_regions: int, nf: int = 64, n_res: int = 3):
         super().__init__()
         if n_regions < 2:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
+from stages.errors import ConfigError
 from stages.registry import check_profile, load_params
 
 
@@ -35,3 +36,25 @@ def resolve_target(target: str):
     """'package.module:function' -> the function; lets a CLI dispatch to chapter modules imported lazily."""
     module, _, attr = target.partition(":")
     return getattr(importlib.import_module(module), attr)
+
+
+def experiment_parser(step: str, doc: str | None) -> argparse.ArgumentParser:
+    parser = stage_parser(step, doc)
+    parser.add_argument("--experiment", required=True, help="experiment id from params.yaml (e.g. srvp-smmnist)")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
+    return parser
+
+
+def run_experiment_step(step: str, args: argparse.Namespace) -> int:
+    """Dispatch ``python -m stages.<step> --experiment X`` to the step its model family's chapter declares."""
+    from stages import chapters
+    from stages.registry import experiment_config
+
+    params, profile = load_registry(args)
+    family = experiment_config(params, args.experiment, profile)["family"]
+    target = getattr(chapters.family(family), step)
+    if target is None:
+        chapter = chapters.chapter_of_family(family)
+        raise ConfigError(f"experiment {args.experiment} (model family {family}, chapter {chapter.title}) has no "
+                          f"{step} step; its graph runs train and evaluate only.")
+    return resolve_target(target)(args, params, profile)

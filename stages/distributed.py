@@ -21,6 +21,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from stages.errors import ConfigError
+
 NPROC_ENV = "WEAKGEN_NPROC"
 
 
@@ -39,9 +41,18 @@ class Context:
         return self.world > 1
 
 
+def requested_processes() -> int:
+    """Processes asked for by WEAKGEN_NPROC (1 when unset); ConfigError when it is not a positive integer."""
+    value = os.environ.get(NPROC_ENV, "1") or "1"
+    if not value.isdigit() or int(value) < 1:
+        raise ConfigError(f"{NPROC_ENV}={value!r} is not a positive integer: set it to the number of processes "
+                          f"(GPUs) to train on, or unset it.")
+    return int(value)
+
+
 def relaunch_under_torchrun(argv: list[str] | None) -> int | None:
     """When WEAKGEN_NPROC > 1 and we are not already a torchrun worker, run ``torchrun -m stages.train`` instead."""
-    nproc = int(os.environ.get(NPROC_ENV, "1") or 1)
+    nproc = requested_processes()
     if nproc <= 1 or "WORLD_SIZE" in os.environ:
         return None
     args = sys.argv[1:] if argv is None else list(argv)

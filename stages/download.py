@@ -1,53 +1,37 @@
 """Fetch a dataset's raw files into data/raw/<dataset>/, checksummed and resumable.
 
-    python -m stages.download --dataset mnist      # the four official MNIST idx files (paper profile)
+    python -m stages.download --dataset mnist --profile paper
 
-Interrupted downloads resume from their .part file; a checksum mismatch deletes the file and stops
-with the expected and actual digests. Nothing is downloaded for embedded sources (smoke profile).
+Interrupted downloads resume from their .part file; a checksum mismatch deletes the file and stops with
+the expected and actual digests. Licence-gated datasets (CelebA, Human3.6M) are checked, not fetched: the
+error says where to obtain them and where to put them. Nothing is fetched for embedded or synthetic
+sources (smoke, ci).
 """
 from __future__ import annotations
 
-import importlib
-
-
-from stages import paths
-from stages.datasets import celeba, mnist
-from stages.cli import load_registry, stage_parser
-from stages.errors import run_cli
+from stages import chapters, paths
+from stages.cli import load_registry, resolve_target, stage_parser
+from stages.errors import ConfigError, run_cli
 from stages.registry import dataset_config
-
-
-def _natural(name: str):
-    def run():
-        from stages.datasets.natural import download_natural
-
-        download_natural(name)
-    return run
-
-
-# CelebA and Human3.6M are licence-gated: their "download" checks the user-supplied files and says where to get them.
-DOWNLOADERS = {"mnist": lambda: mnist.download_mnist(paths.raw_dir("mnist")),
-               "kth": _natural("kth"), "bair": _natural("bair"), "h36m": _natural("h36m"),
-               "celeba": lambda: celeba.check_raw(paths.raw_dir("celeba"))}
-# Chapter 5 (ReDO) segmentation archives.
-DOWNLOADERS.update({name: (lambda n=name: getattr(importlib.import_module(f"stages.datasets.{n}"), "download")(paths.raw_dir(n)))
-                    for name in ("flowers", "lfw", "cub")})
 
 
 def parse_args(argv):
     p = stage_parser("download", __doc__)
-    p.add_argument("--dataset", required=True, choices=sorted(DOWNLOADERS))
+    p.add_argument("--dataset", required=True, help=f"dataset name: {', '.join(chapters.names('datasets'))}")
     return p.parse_args(argv)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     params, profile = load_registry(args)
+    decl = chapters.dataset(args.dataset, "--dataset: ")
     cfg = dataset_config(params, args.dataset, profile)
-    if cfg.get("source") in ("embedded", "synthetic"):  # synthetic: chapter 5 writes its archives in preprocess
+    if cfg.get("source") in ("embedded", "synthetic"):
         print(f"{args.dataset}: profile {profile} uses {cfg['source']} data; nothing to download")
         return 0
-    DOWNLOADERS[args.dataset]()
+    if decl.download is None:
+        raise ConfigError(f"dataset {args.dataset} has no raw files to fetch (it is derived from other datasets).")
+    resolve_target(decl.download)(paths.raw_dir(args.dataset))
     print(f"{args.dataset}: raw files ready in {paths.raw_dir(args.dataset)}")
     return 0
 

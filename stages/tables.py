@@ -27,7 +27,7 @@ from pathlib import Path
 
 import yaml
 
-from stages import paths
+from stages import chapters, paths
 from stages.errors import ConfigError, DataError, atomic_path, run_cli
 
 DASH = "—"
@@ -36,21 +36,7 @@ STATUS_NOT_RUN = "not run"
 STATUS_NOT_RERUN = "reported, not re-run"
 METRIC_STATUSES = ("ok", "unavailable", "not_reported")
 
-# Decimals for our numbers when the thesis prints no value for that column (else the thesis's own precision).
-DEFAULT_DECIMALS = {"PSNR": 2, "SSIM": 4, "LPIPS": 4, "FVD": 0}
-FALLBACK_DECIMALS = 3
-
-# Thesis rows this project does not re-run, per table: catalog §2.4 ("Baselines needed for Table 3.2").
-# The thesis scored pretrained releases of SV2P, SAVP and SVG (KTH, BAIR) and a StructVRNN trained with
-# the official code; we report those numbers as printed. SVG on SM-MNIST was re-trained by the thesis
-# authors on the corrected dataset, so it is re-run here (experiment baseline-svg-smmnist).
-NOT_RERUN: dict[str, set[tuple[str, str]]] = {
-    "3.2": {
-        ("BAIR", "SV2P"), ("BAIR", "SAVP"), ("BAIR", "SVG"),
-        ("KTH", "SV2P"), ("KTH", "SAVP"), ("KTH", "SVG"),
-        ("Human3.6M", "StructVRNN"),
-    },
-}
+FALLBACK_DECIMALS = 3  # for our numbers when neither the thesis nor the table's chapter gives a precision
 
 
 @dataclass(frozen=True)
@@ -159,7 +145,7 @@ def _column_decimals(ref: ThesisTable, col: str) -> int:
     seen = [c.decimals for (_, _, k), c in ref.cells.items() if k == col and c.decimals is not None]
     if seen:
         return max(set(seen), key=seen.count)
-    return DEFAULT_DECIMALS.get(ref.metric_of[col], FALLBACK_DECIMALS)
+    return chapters.table_format(ref.table).decimals.get(ref.metric_of[col], FALLBACK_DECIMALS)
 
 
 def _protocol_note(protocol) -> list[str]:
@@ -230,7 +216,7 @@ def build_table(ref: ThesisTable, profile: str, metrics: dict[str, dict],
             row += [cell.display, value]
         if found:
             status = STATUS_OURS
-        elif (ds, model) in NOT_RERUN.get(ref.table, set()) and (ds, model) not in expect:
+        elif (ds, model) in chapters.table_format(ref.table).not_rerun and (ds, model) not in expect:
             status = STATUS_NOT_RERUN
         else:
             status = STATUS_NOT_RUN

@@ -1,195 +1,218 @@
-"""What train, sample and figures share: devices, data streams, checkpoints, schedules, validation.
+"""The one training skeleton every trainer runs: chapters supply the step and the validation.
 
-Reproducibility rule: every random draw of a training step comes from a generator seeded by
-(seed, step), and every batch is a pure function of (seed, step). A run resumed from its last
-saved state therefore replays exactly the steps an uninterrupted run would have taken.
+``run_training(job, spec)`` owns everything around the optimisation step:
+
+- resume: a state saved under ``spec.folder`` is resumed only when its config digest matches (a changed
+  configuration starts from step 0, and says so); an unreadable state is moved aside, named, and ignored;
+- logging: JSON lines in ``train_log.jsonl`` (a torn last line, e.g. from a full disk, is dropped), cut
+  back to the resumed step so a resumed run's log reads like one uninterrupted run, and copied as one JSON
+  list to ``spec.curve`` at the end (DVC ``plots:`` reads it);
+- atomic state saves every ``checkpoint_interval`` steps, a progress bar, ``--stop-after-steps``;
+- checkpoint selection: the weights with the best validation score, or the last ones;
+- ``config.json``: the resolved experiment, dataset and protocol configuration, in the run folder;
+- restarts: a validation may ask for a fresh initialisation (ReDO's collapsed masks); the log position is
+  then (restarts, step).
+
+Reproducibility rule: every random draw of a training step comes from a generator seeded by (seed, step)
+(stages/runtime.py), so a run resumed from its last saved state replays exactly the steps an
+uninterrupted run would have taken.
 """
 from __future__ import annotations
 
-import contextlib
+import copy
 import json
-import zipfile
+import os
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
-import numpy as np
-import torch
+from tqdm import tqdm
 
-from models import build_model
-from stages import paths
-from stages.datasets.smmnist import TrainClipSampler
-from stages.errors import DataError
-from stages.metrics.frame import psnr_per_frame
-
-
-METRIC_CHUNK = 1024  # frames scored at once: bounds the SSIM working set (~200 MB) and stays in cache-friendly sizes
-# Scores are computed in float32, the precision of the SRVP evaluation code; float32 stays within 1e-6 of a
-# float64 reference on 64x64 frames (tests/test_metrics_frame.py) and is 2-3x faster on CPU.
-METRIC_DTYPE = torch.float32
-
+from stages.checkpoints import load_state, save_checkpoint
+from stages.errors import write_bytes_atomic, write_json_atomic
 
 STOPPED_EARLY = 3  # exit status of --stop-after-steps (every trainer): state saved, rerun to resume
+STATE_FORMAT = 2   # bumped when the saved state's layout changes, so an old state is never misread
 
 
-def log_jsonl(handle, record: dict) -> None:
-    """One JSON line in a run's train_log.jsonl, flushed so a crash loses nothing already logged."""
-    handle.write(json.dumps(record, sort_keys=True) + "\n")
-    handle.flush()
+class TrainingJob(Protocol):
+    """What a chapter supplies. ``step`` and ``validate`` return scalar logs; ``validate`` may return
+    ``{"score": float}`` (higher is better) for best-checkpoint selection or ``{"restart": reason}``."""
+
+    def step(self, step: int) -> dict: ...
+    def validate(self, step: int) -> dict: ...
+    def state_dict(self) -> dict: ...
+    def load_state_dict(self, state: dict) -> None: ...
+    def weights(self) -> dict: ...
+    def reset(self, restarts: int) -> None: ...
+    def checkpoint(self, weights: dict, summary: dict) -> dict: ...
 
 
-def truncate_log(path: str | Path, upto, position=lambda record: record.get("step", 0)) -> None:
-    """Drop log lines written after the resumed point (``position(record) > upto``), so a resumed run's log
-    reads like one uninterrupted run."""
+@dataclass
+class RunSpec:
+    name: str                         # progress-bar label
+    folder: Path                      # train_state.pt, train_log.jsonl, config.json
+    checkpoint: Path                  # the kept weights (the stage's declared output)
+    curve: Path                       # the log as one JSON list (a declared output)
+    digest: str                       # hash of everything the weights depend on
+    total: int                        # steps
+    config: dict                      # resolved configuration, written to config.json
+    log_interval: int
+    checkpoint_interval: int
+    val_interval: int | None = None   # None: no validation
+    select: str = "last"              # "best" (highest validation score) or "last"
+    resume: bool = True
+    stop_after: int | None = None
+    is_main: bool = True              # under DDP only rank 0 validates, logs and writes
+    state_extra: dict = field(default_factory=dict)
+
+    @property
+    def state_path(self) -> Path:
+        return self.folder / "train_state.pt"
+
+    @property
+    def log_path(self) -> Path:
+        return self.folder / "train_log.jsonl"
+
+
+def read_log(path: str | Path) -> list[dict]:
+    """Records of a JSON-lines log; a torn line (interrupted write, full disk) is dropped."""
     path = Path(path)
     if not path.exists():
-        return
-    kept = [line for line in path.read_text().splitlines() if line and position(json.loads(line)) <= upto]
-    path.write_text("".join(line + "\n" for line in kept))
+        return []
+    records = []
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(rec, dict):
+            records.append(rec)
+    return records
 
 
-def select_device(requested: str = "auto") -> torch.device:
-    if requested == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if requested.startswith("cuda") and not torch.cuda.is_available():
-        raise DataError(f"--device {requested} was asked for but no CUDA device is visible; use --device cpu.")
-    return torch.device(requested)
+def _position(record: dict) -> tuple[int, int]:
+    return record.get("restarts", 0), record.get("step", 0)
 
 
-def autocast(device: torch.device, enabled: bool = True):
-    """bf16 autocast on CUDA (the thesis used Apex O1 mixed precision); full fp32 on CPU."""
-    if enabled and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
-def step_generator(seed: int, step: int, device: torch.device) -> torch.Generator:
-    """A generator whose state depends only on (seed, step): the key to exact resumption."""
-    gen = torch.Generator(device=device)
-    gen.manual_seed((seed * 1_000_003 + step) % (2**63))
-    return gen
-
-
-def lr_at(step: int, lr: float, constant_steps: int, decay_steps: int) -> float:
-    """SRVP schedule: constant for ``constant_steps``, then linear decay to 0 over ``decay_steps``."""
-    if step < constant_steps or decay_steps == 0:
-        return lr
-    return lr * max(0.0, 1.0 - (step - constant_steps) / decay_steps)
-
-
-def to_float_video(batch: np.ndarray, device: torch.device) -> torch.Tensor:
-    """uint8 [B, T, C, H, W] -> float32 in [0, 1] on ``device``."""
-    return torch.from_numpy(np.ascontiguousarray(batch)).to(device=device, dtype=torch.float32).div_(255.0)
-
-
-def to_uint8_video(x: torch.Tensor) -> np.ndarray:
-    return (x.detach().float().clamp(0, 1) * 255.0).round().to(torch.uint8).cpu().numpy()
-
-
-def load_npz(path: str | Path, keys: list[str]) -> dict[str, np.ndarray]:
-    """Load arrays from a processed .npz, with a clear error when the file is missing or incomplete."""
+def truncate_log(path: str | Path, upto: tuple[int, int]) -> None:
+    """Keep the records logged up to position ``upto`` = (restarts, step), drop the rest and torn lines."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path} is missing: run the preprocess stage first (snakemake {path}).")
-    try:
-        with np.load(path) as data:
-            missing = [k for k in keys if k not in data.files]
-            if missing:
-                raise DataError(f"{path} lacks arrays {missing}: delete it and rerun its preprocess stage.")
-            return {k: data[k] for k in keys}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise DataError(f"{path} is corrupt ({exc}): delete it and rerun its preprocess stage.") from exc
+    if path.exists():
+        kept = [r for r in read_log(path) if _position(r) <= upto]
+        write_bytes_atomic(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in kept).encode())
 
 
-class VideoData:
-    """Training and validation clips of one experiment (SM-MNIST: generated from the digit splits; KTH,
-    Human3.6M, BAIR: windows of the packed train / val videos)."""
-
-    def __init__(self, cfg: dict, dataset_cfg: dict, profile: str):
-        if not dataset_cfg.get("digits_from") and dataset_cfg["name"] != "smmnist":
-            self._init_natural(cfg, dataset_cfg, profile)
-            return
-        digits_from = dataset_cfg.get("digits_from", "mnist")
-        digits = load_npz(paths.processed_files(profile, digits_from)[0], ["train", "val"])
-        train = cfg["train"]
-        gen_kwargs = dict(
-            n_digits=dataset_cfg["n_digits"], frame_size=dataset_cfg["frame_size"], max_speed=dataset_cfg["max_speed"]
-        )
-        self.train = TrainClipSampler(digits["train"], n_frames=train["seq_len"], seed=train["seed"], **gen_kwargs)
-        proto = cfg.get("protocol") or {}
-        self.val_len = proto.get("n_cond", 5) + proto.get("n_pred", 20)
-        # Validation clips are fixed once (their own seed), so every validation sees the same videos.
-        val_sampler = TrainClipSampler(digits["val"], n_frames=self.val_len, seed=train["seed"] + 7919, **gen_kwargs)
-        self.val_batches = [val_sampler.batch(i, train["val_batch_size"]) for i in range(train["val_batches"])]
-
-    def _init_natural(self, cfg: dict, dataset_cfg: dict, profile: str) -> None:
-        from stages.datasets.videos import ClipSampler, load_packed
-
-        _, train_file, val_file = paths.processed_files(profile, dataset_cfg["name"])
-        train = cfg["train"]
-        proto = cfg.get("protocol") or {}
-        self.train = ClipSampler(*load_packed(train_file), n_frames=train["seq_len"], seed=train["seed"])
-        # Validation clips: the protocol's length unless the experiment sets val_len (SRVP KTH: 30).
-        self.val_len = train.get("val_len") or proto.get("n_cond", 5) + proto.get("n_pred", 20)
-        val = ClipSampler(*load_packed(val_file), n_frames=self.val_len, seed=train["seed"] + 7919)
-        self.val_batches = [val.batch(i, train["val_batch_size"]) for i in range(train["val_batches"])]
-
-    def train_batch(self, step: int, batch_size: int) -> np.ndarray:
-        return self.train.batch(step, batch_size)
+def _log(handle, record: dict) -> None:
+    handle.write(json.dumps(record, sort_keys=True) + "\n")
+    handle.flush()  # a crash loses nothing already logged
 
 
-@torch.no_grad()
-def sample_futures(model, cond: torch.Tensor, n_pred: int, n_samples: int, seed: int,
-                   device: torch.device, chunk: int = 64) -> torch.Tensor:
-    """``n_samples`` predicted futures per conditioning clip: [B, n_samples, n_pred, C, H, W] in [0, 1].
-
-    Rows are repeated and predicted in chunks of ``chunk`` samples to bound memory; each chunk has its
-    own generator so the result does not depend on the device's RNG state.
-    """
-    b = cond.shape[0]
-    out = []
-    for start in range(0, n_samples, chunk):
-        k = min(chunk, n_samples - start)
-        rep = cond.repeat_interleave(k, dim=0)
-        with autocast(device):
-            pred = model.predict(rep, n_pred, generator=step_generator(seed, start, device))
-        out.append(pred.float().clamp(0, 1).view(b, k, *pred.shape[1:]))
-    return torch.cat(out, dim=1)
+@dataclass
+class _Progress:
+    step: int = 0
+    restarts: int = 0
+    best_score: float | None = None
+    best_weights: dict | None = None
 
 
-@torch.no_grad()
-def validate_psnr(model, batches: list[np.ndarray], n_cond: int, n_samples: int, seed: int,
-                  device: torch.device) -> float:
-    """Mean over validation clips of the best-of-N PSNR over predicted frames (SRVP model selection)."""
-    was_training = model.training
-    model.eval()
-    scores = []
-    for i, batch in enumerate(batches):
-        x = to_float_video(batch, device)
-        cond, target = x[:, :n_cond], x[:, n_cond:]
-        pred = sample_futures(model, cond, target.shape[1], n_samples, seed + i, device)
-        psnr = psnr_per_frame(pred, target.unsqueeze(1).expand_as(pred), chunk_frames=METRIC_CHUNK,
-                              dtype=METRIC_DTYPE).mean(dim=-1)
-        scores.append(psnr.max(dim=1).values.cpu())
-    model.train(was_training)
-    return float(torch.cat(scores).mean())
+def _resume(job: TrainingJob, spec: RunSpec, device) -> _Progress:
+    if not spec.resume or not spec.state_path.exists():
+        return _Progress()
+    state = load_state(spec.state_path, device)
+    if state is None:
+        return _Progress()
+    if state.get("digest") != spec.digest or state.get("format") != STATE_FORMAT:
+        print(f"configuration changed since {spec.state_path} was saved: starting from step 0")
+        return _Progress()
+    if state["restarts"]:
+        job.reset(state["restarts"])
+    job.load_state_dict(state["job"])
+    print(f"resuming {spec.name} from step {state['step']}/{spec.total} ({spec.state_path})")
+    return _Progress(state["step"], state["restarts"], state["best_score"], state["best_weights"])
 
 
-def save_checkpoint(path: str | Path, payload: dict) -> None:
-    from stages.errors import atomic_path
+def run_training(job: TrainingJob, spec: RunSpec, device="cpu") -> int:
+    """Train ``job`` to ``spec.total`` steps (or ``spec.stop_after`` more); write the checkpoint. Exit status."""
+    spec.folder.mkdir(parents=True, exist_ok=True)
+    at = _resume(job, spec, device)
+    if spec.is_main:
+        write_json_atomic(spec.folder / "config.json", spec.config)
+        if (at.step, at.restarts) == (0, 0):
+            spec.log_path.unlink(missing_ok=True)
+        truncate_log(spec.log_path, (at.restarts, at.step))
 
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    def save_state():
+        if spec.is_main:
+            save_checkpoint(spec.state_path, {
+                "format": STATE_FORMAT, "digest": spec.digest, "step": at.step, "restarts": at.restarts,
+                "best_score": at.best_score, "best_weights": at.best_weights, "job": job.state_dict(),
+            })
+
+    def stamp(record: dict) -> dict:
+        return {"step": at.step, **({"restarts": at.restarts} if at.restarts else {}), **record}
+
+    ran = 0
+    with open(spec.log_path if spec.is_main else os.devnull, "a") as log, \
+            tqdm(total=spec.total, initial=at.step, desc=spec.name, unit="it", dynamic_ncols=True,
+                 mininterval=1.0, disable=not spec.is_main) as bar:
+        start = time.perf_counter()
+        while at.step < spec.total:
+            logs = job.step(at.step)
+            at.step += 1
+            ran += 1
+            bar.update(1)
+            shown = {k: f"{v:.3g}" for k, v in logs.items() if isinstance(v, float)}
+            if at.step % spec.log_interval == 0 or at.step == spec.total:
+                bar.set_postfix(shown)
+                _log(log, stamp({**logs, "it_per_s": ran / max(time.perf_counter() - start, 1e-9)}))
+            if spec.is_main and spec.val_interval and (at.step % spec.val_interval == 0 or at.step == spec.total):
+                result = job.validate(at.step)
+                _log(log, stamp({k: v for k, v in result.items() if k != "restart"}))
+                if "restart" in result:
+                    at.restarts += 1
+                    _log(log, stamp({"event": "restart", "reason": result["restart"]}))
+                    print(f"{spec.name}: {result['restart']} at step {at.step}; restart {at.restarts}")
+                    job.reset(at.restarts)
+                    at.step, at.best_score, at.best_weights = 0, None, None
+                    bar.reset(total=spec.total)
+                    continue
+                bar.set_postfix({**shown, **{k: f"{v:.3g}" for k, v in result.items() if isinstance(v, float)}})
+                score = result.get("score")
+                if score is not None and (at.best_score is None or score > at.best_score):
+                    at.best_score, at.best_weights = score, copy.deepcopy(job.weights())
+            if at.step % spec.checkpoint_interval == 0 or at.step == spec.total:
+                save_state()
+            if spec.stop_after is not None and ran >= spec.stop_after and at.step < spec.total:
+                save_state()
+                print(f"stopped after {ran} steps at step {at.step}/{spec.total}; rerun to resume")
+                return STOPPED_EARLY
+
+    if not spec.is_main:
+        return 0
+    best = spec.select == "best" and at.best_weights is not None
+    summary = {"steps": at.step, "restarts": at.restarts, "selected": spec.select, "digest": spec.digest,
+               "val_score": at.best_score}
+    save_checkpoint(spec.checkpoint, job.checkpoint(at.best_weights if best else job.weights(), summary))
+    write_json_atomic(spec.curve, read_log(spec.log_path))
+    score = "" if at.best_score is None else f", best validation score {at.best_score:.4g}"
+    print(f"wrote {spec.checkpoint} ({at.step} steps{score}{f', {at.restarts} restarts' if at.restarts else ''})")
+    return 0
 
 
-def load_model(checkpoint_path: str | Path, device: torch.device):
-    """Rebuild a trained model from checkpoint.pt (weights only; no pickled code is executed)."""
-    path = Path(checkpoint_path)
-    if not path.is_file():
-        raise DataError(f"{path} is missing: run the train stage first (snakemake {path}).")
-    try:
-        ckpt = torch.load(path, map_location=device, weights_only=True)
-    except Exception as exc:  # torch raises several types for truncated/corrupt files
-        raise DataError(f"{path} is corrupt ({exc}): delete it and rerun its train stage.") from exc
-    model = build_model(ckpt["family"], ckpt["model_config"]).to(device)
-    model.load_state_dict(ckpt["state_dict"])
-    model.eval()
-    return model, ckpt
+def experiment_spec(args, params: dict, profile: str, *, digest: str, total: int, log_interval: int,
+                    checkpoint_interval: int, run: int | None = None, **options) -> RunSpec:
+    """The RunSpec of ``python -m stages.train --experiment X``: the run folder of paths.py (``run<k>/`` for
+    one of several runs), the CLI's resume options, and the resolved configuration for config.json."""
+    from stages import paths
+    from stages.registry import dataset_config, experiment_config
+
+    cfg = experiment_config(params, args.experiment, profile)
+    base = Path(paths.run_dir(profile, args.experiment))
+    folder, out = (base / "run", base) if run is None else (base / f"run{run}", base / f"run{run}")
+    config = {"experiment": cfg, "dataset": dataset_config(params, cfg["dataset"], profile), "run": run}
+    return RunSpec(name=args.experiment if run is None else f"{args.experiment} run {run}", folder=folder,
+                   checkpoint=out / "checkpoint.pt", curve=out / "train_log.json", digest=digest, total=total,
+                   config=config, log_interval=log_interval, checkpoint_interval=checkpoint_interval,
+                   resume=not args.no_resume, stop_after=args.stop_after_steps, **options)

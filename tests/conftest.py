@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-PROJECT_ITEMS = ["params.yaml", "dvc.yaml", "workflow", "profiles", "stages", "models", "reference"]
+PROJECT_ITEMS = ["params.yaml", "dvc.yaml", "Snakefile", "workflow", "profiles", "stages", "models", "reference"]
 
 
 def copy_project(dest: Path) -> Path:

@@ -48,7 +48,7 @@ def test_two_gloo_processes_match_one_process_with_accumulation(project):
     for k in params:
         torch.testing.assert_close(ddp[k], single[k], rtol=1e-4, atol=1e-5, msg=k)
     # ...and training moved them: the comparison is not between two untouched initialisations.
-    from models import build_model
+    from stages.checkpoints import build_model
     from stages.registry import experiment_config, load_params
 
     cfg = experiment_config(load_params(project / "params.yaml"), exp, "ci")

@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from models import SVG, build_model
+from models.svg import SVG
+from stages.checkpoints import build_model
 
 TINY = dict(nf=8, g_dim=16, rnn_size=16, z_dim=4, n_past=3)
 B, T = 2, 6

@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from models import build_model
+from stages.checkpoints import build_model
 from models.blocks import ModelConfigError
 from models.mvbigan import MVBiGAN, gaussian_kl, positive_variance
 

@@ -12,6 +12,7 @@ import torch
 from stages import evaluate, figures, preprocess, report, train
 from stages.errors import ConfigError, DataError
 from stages.mvbigan import table
+from stages.training import STOPPED_EARLY
 
 CI = ["--profile", "ci"]
 
@@ -43,7 +44,7 @@ def test_quarters_chapter_end_to_end_and_resume(ci_project):
     # interrupted after 1 of 3 steps, then resumed: the same weights as the uninterrupted run above
     full = torch.load(p / "results/ci/mvbigan-mnist-4views/checkpoint.pt", weights_only=True)["state_dict"]
     args = ["--experiment", "mvbigan-mnist-4views", *CI]
-    assert train.main([*args, "--no-resume", "--stop-after-steps", "1"]) == train.STOPPED_EARLY
+    assert train.main([*args, "--no-resume", "--stop-after-steps", "1"]) == STOPPED_EARLY
     assert train.main(args) == 0
     resumed = torch.load(p / "results/ci/mvbigan-mnist-4views/checkpoint.pt", weights_only=True)["state_dict"]
     assert all(torch.equal(full[k], resumed[k]) for k in full)
@@ -73,5 +74,5 @@ def test_bad_inputs(ci_project, monkeypatch):
 
     edit_params(ci_project, lambda prm: prm["experiments"]["mvbigan-mnist-4views"]["base"]["model"]["views"]
                 .update(setting="halves"))
-    with pytest.raises(ConfigError, match="unknown view setting"):
+    with pytest.raises(ConfigError, match="views.setting.: .halves. is not one of"):
         train.main(["--experiment", "mvbigan-mnist-4views", *CI])

@@ -10,6 +10,7 @@ import torch
 
 from stages import evaluate, preprocess, tables
 from stages.redo import train as redo_train
+from stages.training import STOPPED_EARLY
 from tests.conftest import edit_params, stage
 
 
@@ -23,7 +24,7 @@ def test_flowers_train_restart_evaluate_table_and_resume(project, monkeypatch):
     ckpt = project / "results/ci/redo-flowers/run0/checkpoint.pt"
     full = torch.load(ckpt, weights_only=True)["state_dict"]
     ckpt.unlink()
-    assert redo_train.main([*exp, "--run", "0", "--no-resume", "--stop-after-steps", "2"]) == redo_train.STOPPED_EARLY
+    assert redo_train.main([*exp, "--run", "0", "--no-resume", "--stop-after-steps", "2"]) == STOPPED_EARLY
     assert not ckpt.exists()
     assert redo_train.main([*exp, "--run", "0"]) == 0
     resumed = torch.load(ckpt, weights_only=True)["state_dict"]

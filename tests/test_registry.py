@@ -1,6 +1,8 @@
 """params.yaml validation and resolution: errors name the bad key and the file."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from stages.errors import ConfigError
@@ -65,7 +67,7 @@ def test_unknown_references_are_named(project):
 
 def test_malformed_yaml(project):
     (project / "params.yaml").write_text("experiments: [unclosed\n")
-    with pytest.raises(ConfigError, match="params.yaml is not valid YAML"):
+    with pytest.raises(ConfigError, match=r"params.yaml, line 2, column 1: not valid YAML"):
         load_params(project / "params.yaml")
 
 
@@ -84,3 +86,25 @@ def test_cli_reports_config_error_without_traceback(project):
 def test_cli_unknown_experiment(project):
     proc = stage("train", "--experiment", "nope", "--profile", "ci", cwd=project, check=False)
     assert proc.returncode == 2 and "unknown experiment 'nope'" in proc.stderr
+
+
+@pytest.mark.parametrize("edit, where", [
+    (lambda p: p["datasets"]["smmnist"]["base"].update(max_speed="fast"), "datasets.smmnist.base.max_speed"),
+    (lambda p: p["datasets"]["kth"]["base"].update(frame_sise=64), "frame_sise"),
+    (lambda p: p["experiments"]["srvp-smmnist"]["base"]["model"].update(nf="4"), "srvp-smmnist.base.model.nf"),
+    (lambda p: p["experiments"]["redo-flowers"]["profiles"]["smoke"]["model"].update(nf_mask=-4),
+     "redo-flowers (profile smoke).model.nf_mask"),
+    (lambda p: p["figures"]["fig-3-11"].update(n_sample=3), "figures.fig-3-11"),
+    (lambda p: p["figures"]["fig-3-11"].update(select_metric="FVD"), "figures.fig-3-11.select_metric"),
+])
+def test_dataset_model_and_figure_blocks_are_validated(project, edit, where):
+    with pytest.raises(ConfigError, match=re.escape(where)):
+        _load_after(project, edit)
+
+
+def test_unknown_names_list_the_known_ones(project):
+    with pytest.raises(ConfigError, match="unknown model family 'srvpp'; known: mvbigan, redo, redo-supervised"):
+        _load_after(project, lambda p: p["experiments"]["srvp-smmnist"].update(model="srvpp"))
+    with pytest.raises(ConfigError, match="unknown figure kind 'video-grid'; known: content-swap"):
+        _load_after(project, lambda p: (p["experiments"]["srvp-smmnist"].update(model="srvp"),
+                                        p["figures"]["fig-3-11"].update(kind="video-grid")))

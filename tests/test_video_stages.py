@@ -4,11 +4,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from stages.evaluate import I3D_MIN_FRAMES, fvd_metric
+from stages.video.evaluate import I3D_MIN_FRAMES, fvd_metric
 from stages.graph import build_graph
 from stages.registry import load_params
-from stages.train import _shard_generator
-from stages.training import step_generator
+from stages.video.train import _shard_generator
+from stages.runtime import step_generator
 
 
 def test_fvd_on_clips_shorter_than_the_i3d_needs_is_unavailable_not_faked():
@@ -31,10 +31,11 @@ def test_graph_declares_video_stages_with_gpu_hints_and_their_code():
     for profile in ("smoke", "paper"):
         stages = {s.name: s for s in build_graph(params, profile)}
         for exp in ("srvp_kth", "svg_kth", "srvp_h36m", "srvp_bair", "svg_bair"):
-            assert stages[f"train_{exp}"].gpu and stages[f"sample_{exp}"].gpu and stages[f"evaluate_{exp}"].gpu
+            assert all(stages[f"{step}_{exp}"].resources.gpu for step in ("train", "sample", "evaluate"))
             assert "stages/metrics/fvd.py" in stages[f"evaluate_{exp}"].deps
             assert "stages/metrics/lpips.py" in stages[f"sample_{exp}"].deps
         assert "stages/datasets/tfrecord.py" in stages["preprocess_bair"].deps
-        assert "stages/video_figures.py" in stages["figure_fig_3_15"].deps
+        assert {"stages/video/figures.py", "models/srvp.py"} <= set(stages["figure_fig_3_15"].deps)
+        assert "models/svg.py" not in stages["train_srvp_kth"].deps  # code deps come from the imports
     paper = {s.name for s in build_graph(params, "paper")}
     assert {"download_kth", "download_bair"} <= paper and "download_h36m" not in paper  # licence-gated: imported

@@ -14,6 +14,7 @@ import numpy as np
 from tqdm import tqdm
 
 from stages.datasets.fetch import download, safe_extract
+from stages.datasets.natural import preprocess_natural
 from stages.datasets.tfrecord import encode_example, parse_example, read_records, write_records
 from stages.datasets.videos import pack_videos, validation_split
 from stages.errors import DataError
@@ -126,3 +127,9 @@ def write_synthetic_bair(raw_dir: str | Path, n_train: int, n_test: int, *, per_
             write_records(path, records)
             written.append(path)
     return written
+
+
+def preprocess(cfg: dict, profile: str) -> list[str]:
+    def synthetic(raw: Path, s: dict) -> None:
+        write_synthetic_bair(raw, s["n_train"], s["n_test"], seed=s["seed"])
+    return preprocess_natural(cfg, profile, build_bair, synthetic)

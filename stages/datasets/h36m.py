@@ -22,6 +22,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from stages.datasets.fetch import safe_extract
+from stages.datasets.natural import preprocess_natural
 from stages.datasets.videos import count_frames, decode_video, pack_videos, validation_split, write_video
 from stages.errors import DataError
 
@@ -150,3 +151,11 @@ def write_synthetic_h36m(raw_dir: str | Path, subjects, *, videos_per_subject: i
             write_video(folder / name, frames, fps=50)
             written.append(folder / name)
     return written
+
+
+def preprocess(cfg: dict, profile: str) -> list[str]:
+    def synthetic(raw: Path, s: dict) -> None:
+        write_synthetic_h36m(raw, list(s["train_subjects"]) + list(s["test_subjects"]),
+                             videos_per_subject=s["videos_per_subject"], n_frames=s["n_frames"], size=s["size"],
+                             seed=s["seed"])
+    return preprocess_natural(cfg, profile, build_h36m, synthetic)

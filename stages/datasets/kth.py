@@ -17,6 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from stages.datasets.fetch import download, safe_extract
+from stages.datasets.natural import preprocess_natural
 from stages.datasets.videos import decode_video, pack_videos, validation_split, write_video
 from stages.errors import DataError
 
@@ -146,3 +147,10 @@ def write_synthetic_kth(raw_dir: str | Path, persons, *, actions=ACTIONS, scenar
                 write_video(path, frames, fps=25)
                 written.append(path)
     return written
+
+
+def preprocess(cfg: dict, profile: str) -> list[str]:
+    def synthetic(raw: Path, s: dict) -> None:
+        write_synthetic_kth(raw, list(s["train_persons"]) + list(s["test_persons"]), scenarios=s.get("scenarios", [1]),
+                            n_frames=s["n_frames"], seed=s["seed"])
+    return preprocess_natural(cfg, profile, build_kth, synthetic)

@@ -22,8 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
+from stages import paths
 from stages.datasets.fetch import download, verify_checksum
-from stages.errors import ConfigError, DataError
+from stages.errors import ConfigError, DataError, atomic_path
 
 __all__ = [
     "EMBEDDED_SPLIT_SEED", "EMBEDDED_N_TRAIN", "EMBEDDED_N_TEST", "MNIST_FILES", "MNIST_MIRRORS",
@@ -222,3 +223,23 @@ def validation_split(n_train: int, fraction: float = 0.05, seed: int = 0) -> np.
                           f"fix val_fraction in params.yaml.")
     n_val = int(round(fraction * n_train))
     return np.sort(np.random.default_rng(seed).permutation(n_train)[:n_val])
+
+
+def preprocess(cfg: dict, profile: str) -> str:
+    """train / val / test digits (val = a fixed fraction of the training digits): embedded or official."""
+    if cfg["source"] == "embedded":
+        split = embedded_split()
+    elif cfg["source"] == "official":
+        split = load_official_mnist(paths.raw_dir("mnist"))
+    else:
+        raise ConfigError(f"datasets.mnist.source must be 'embedded' or 'official', not {cfg['source']!r}")
+    val_idx = validation_split(len(split["train"]), fraction=cfg["val_fraction"], seed=cfg["val_seed"])
+    keep = np.setdiff1d(np.arange(len(split["train"])), val_idx)
+    out = paths.processed_files(profile, "mnist")[0]
+    with atomic_path(out) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, train=split["train"][keep], train_labels=split["train_labels"][keep],
+                     val=split["train"][val_idx], val_labels=split["train_labels"][val_idx],
+                     test=split["test"], test_labels=split["test_labels"])
+    print(f"wrote {out}: {len(keep)} train, {len(val_idx)} val, {len(split['test'])} test digits ({cfg['source']})")
+    return out

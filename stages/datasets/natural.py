@@ -1,4 +1,4 @@
-"""Preprocess and download entry points of the natural-video datasets (KTH, Human3.6M, BAIR).
+"""The preprocess shared by the natural-video datasets (KTH, Human3.6M, BAIR; each module calls it).
 
 ``source`` (params.yaml ``datasets.<name>``):
 - ``synthetic`` (smoke, ci): small files in the dataset's exact raw format are written to a temporary
@@ -9,11 +9,10 @@ input leaves no processed file behind.
 """
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from pathlib import Path
-
-import contextlib
-import importlib
+from typing import Callable
 
 import numpy as np
 
@@ -21,36 +20,23 @@ from stages import paths
 from stages.errors import ConfigError, atomic_path
 
 
-def _module(name: str):
-    """The dataset's own module, imported alone (each preprocess stage depends only on its dataset's code)."""
-    return importlib.import_module(f"stages.datasets.{name}")
+def preprocess_natural(cfg: dict, profile: str, build: Callable[[str, dict], dict],
+                       write_synthetic: Callable[[Path, dict], None]) -> list[str]:
+    """Build test.npz, train.npz, val.npz of dataset ``cfg["name"]`` under data/processed/<profile>/<name>/.
 
-
-def write_synthetic(name: str, raw_dir: Path, synth: dict) -> None:
-    kth = h36m = bair = _module(name)
-    if name == "kth":
-        kth.write_synthetic_kth(raw_dir, list(synth["train_persons"]) + list(synth["test_persons"]),
-                                scenarios=synth.get("scenarios", [1]), n_frames=synth["n_frames"], seed=synth["seed"])
-    elif name == "h36m":
-        h36m.write_synthetic_h36m(raw_dir, list(synth["train_subjects"]) + list(synth["test_subjects"]),
-                                  videos_per_subject=synth["videos_per_subject"], n_frames=synth["n_frames"],
-                                  size=synth["size"], seed=synth["seed"])
-    elif name == "bair":
-        bair.write_synthetic_bair(raw_dir, synth["n_train"], synth["n_test"], seed=synth["seed"])
-
-
-def preprocess_natural(name: str, cfg: dict, profile: str) -> list[str]:
-    """Build test.npz, train.npz, val.npz of ``name`` under data/processed/<profile>/<name>/."""
+    ``build(raw_dir, cfg)`` reads the raw files into the three splits; ``write_synthetic(folder, synthetic_cfg)``
+    writes the look-alike raw files that smoke and ci ingest."""
+    name = cfg["name"]
     source = cfg["source"]
     if source == "synthetic":
         synth = dict(cfg["synthetic"])
         build_cfg = {**cfg, **{k: synth[k] for k in ("train_persons", "test_persons", "train_subjects",
                                                       "test_subjects") if k in synth}}
         with tempfile.TemporaryDirectory(prefix=f"weakgen-{name}-") as tmp:
-            write_synthetic(name, Path(tmp), synth)
-            splits = getattr(_module(name), f"build_{name}")(tmp, build_cfg)
+            write_synthetic(Path(tmp), synth)
+            splits = build(tmp, build_cfg)
     elif source in ("official", "import"):
-        splits = getattr(_module(name), f"build_{name}")(paths.raw_dir(name), cfg)
+        splits = build(paths.raw_dir(name), cfg)
     else:
         raise ConfigError(f"datasets.{name}.source must be synthetic, official or import, not {source!r}")
     outs = paths.processed_files(profile, name)
@@ -65,14 +51,3 @@ def preprocess_natural(name: str, cfg: dict, profile: str) -> list[str]:
           f"{test.shape[2:]}, {len(splits['train']['offsets']) - 1} train / {len(splits['val']['offsets']) - 1} val videos "
           f"({source})")
     return outs
-
-
-def download_natural(name: str) -> None:
-    raw = paths.raw_dir(name)
-    kth = h36m = bair = _module(name)
-    if name == "kth":
-        kth.download_kth(raw)
-    elif name == "bair":
-        bair.download_bair(raw)
-    elif name == "h36m":
-        h36m.import_archives(raw)

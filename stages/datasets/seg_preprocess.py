@@ -14,7 +14,7 @@ from stages import paths
 from stages.datasets import cmnist, cub, flowers, lfw, synthetic_sources
 from stages.datasets.segmentation import load_processed, save_processed
 from stages.errors import ConfigError
-from stages.training import load_npz
+from stages.datasets.arrays import load_npz
 
 LOADERS = {"flowers": flowers.load, "lfw": lfw.load, "cub": cub.load}
 
@@ -33,23 +33,22 @@ def preprocess_cmnist2(cfg: dict, profile: str) -> str:
     return out
 
 
-def preprocess_real(name: str):
-    def run(cfg: dict, profile: str) -> str:
-        size = cfg["image_size"]
-        if cfg["source"] == "official":
-            arrays, has = LOADERS[name](paths.raw_dir(name), size)
-        elif cfg["source"] == "synthetic":
-            with tempfile.TemporaryDirectory(prefix=f"synthetic-{name}-") as tmp:
-                synthetic_sources.WRITERS[name](Path(tmp), cfg["synthetic_count"], seed=cfg.get("synthetic_seed", 0))
-                arrays, has = LOADERS[name](tmp, size)
-        else:
-            raise ConfigError(f"datasets.{name}.source must be 'official' or 'synthetic', not {cfg['source']!r}")
-        out = paths.processed_files(profile, name)[0]
-        save_processed(out, arrays, has)
-        print(f"wrote {out} ({cfg['source']}): " + ", ".join(
-            f"{s} {len(arrays[f'{s}_images'])}" for s in ("train", "val", "test")))
-        return out
-    return run
+def preprocess_real(cfg: dict, profile: str) -> str:
+    """Flowers, LFW or CUB (``cfg["name"]``): official archives, or synthetic ones in the same layout."""
+    name, size = cfg["name"], cfg["image_size"]
+    if cfg["source"] == "official":
+        arrays, has = LOADERS[name](paths.raw_dir(name), size)
+    elif cfg["source"] == "synthetic":
+        with tempfile.TemporaryDirectory(prefix=f"synthetic-{name}-") as tmp:
+            synthetic_sources.WRITERS[name](Path(tmp), cfg["synthetic_count"], seed=cfg.get("synthetic_seed", 0))
+            arrays, has = LOADERS[name](tmp, size)
+    else:
+        raise ConfigError(f"datasets.{name}.source must be 'official' or 'synthetic', not {cfg['source']!r}")
+    out = paths.processed_files(profile, name)[0]
+    save_processed(out, arrays, has)
+    print(f"wrote {out} ({cfg['source']}): " + ", ".join(
+        f"{s} {len(arrays[f'{s}_images'])}" for s in ("train", "val", "test")))
+    return out
 
 
 __all__ = ["preprocess_cmnist2", "preprocess_real", "load_processed"]

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from stages.datasets.arrays import load_npz
 from stages.errors import DataError, atomic_path
 
 SPLITS = ("train", "val", "test")
@@ -108,8 +109,6 @@ def save_processed(out: str | Path, arrays: dict[str, np.ndarray], train_has_mas
 
 
 def load_processed(path: str | Path) -> dict[str, np.ndarray]:
-    from stages.training import load_npz
-
     keys = [f"{s}_{k}" for s in SPLITS for k in ("images", "masks")] + ["train_has_masks"]
     data = load_npz(path, keys)
     data["train_has_masks"] = bool(data["train_has_masks"])

@@ -27,7 +27,9 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from stages.errors import ConfigError, DataError
+from stages import paths
+from stages.datasets.arrays import load_npz
+from stages.errors import ConfigError, DataError, atomic_path
 
 __all__ = [
     "EPS", "advance", "initial_state", "trajectories", "render", "TrainClipSampler", "make_test_set",
@@ -290,3 +292,19 @@ def single_digit_trajectory(
                        velocity=None if velocity is None else np.asarray(velocity, np.float64)[None])
     video = render(digit[None], pos[:, None], frame_size=frame_size)
     return video[0], pos[0]
+
+
+def preprocess(cfg: dict, profile: str) -> str:
+    """The fixed test set (seed, each test digit used once), generated from the processed MNIST digits."""
+    digits = load_npz(paths.processed_files(profile, cfg["digits_from"])[0], ["test"])["test"]
+    # A capped test set (smoke, ci) is an exact prefix of the full one.
+    test = make_test_set(digits, n_frames=cfg["test_frames"], seed=cfg["test_seed"],
+                                 n_digits=cfg["n_digits"], frame_size=cfg["frame_size"], max_speed=cfg["max_speed"],
+                                 max_sequences=cfg.get("max_test_sequences"))
+    videos, index = test["videos"], test["digit_indices"]
+    out = paths.processed_files(profile, "smmnist")[0]
+    with atomic_path(out) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, videos=videos, digit_indices=index)
+    print(f"wrote {out}: {videos.shape[0]} test sequences of {videos.shape[1]} frames")
+    return out

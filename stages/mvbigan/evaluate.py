@@ -21,7 +21,8 @@ from stages.errors import write_json_atomic
 from stages.metrics.protocol import mean_ci95
 from stages.mvbigan.views import ViewData, make_views
 from stages.registry import experiment_config
-from stages.training import load_model, select_device, step_generator
+from stages.checkpoints import load_model
+from stages.runtime import select_device, step_generator
 
 
 def nested_mask(n_examples: int, n_views: int, k: int, seed: int, device) -> torch.Tensor:
@@ -44,7 +45,7 @@ def diversity_and_error(samples: torch.Tensor, truth: torch.Tensor) -> tuple[tor
 
 
 @torch.no_grad()
-def evaluate_mvbigan(args, params: dict, profile: str) -> int:
+def evaluate(args, params: dict, profile: str) -> int:
     cfg = experiment_config(params, args.experiment, profile)
     proto = cfg["protocol"]
     device = select_device(args.device)

@@ -11,22 +11,16 @@ Kinds (params.yaml `figures:`):
 """
 from __future__ import annotations
 
-import io
+import numpy as np
+import torch
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from stages import paths  # noqa: E402
-from stages.mvbigan.evaluate import nested_mask  # noqa: E402
-from stages.mvbigan.views import ViewData, make_views  # noqa: E402
-from stages.registry import experiment_config  # noqa: E402
-from stages.training import load_model, select_device, step_generator  # noqa: E402
-
-GAP = 2
+from stages import paths
+from stages.checkpoints import load_model
+from stages.mvbigan.evaluate import nested_mask
+from stages.mvbigan.views import ViewData, make_views
+from stages.plotting import render_grid
+from stages.registry import experiment_config
+from stages.runtime import select_device, step_generator
 
 
 def _tile(x: torch.Tensor) -> np.ndarray:
@@ -34,39 +28,6 @@ def _tile(x: torch.Tensor) -> np.ndarray:
     x = x.detach().float().clamp(0, 1).cpu()
     img = x.view(28, 28)[..., None].expand(28, 28, 3) if x.dim() == 1 else x.permute(1, 2, 0)
     return (img.numpy() * 255).round().astype(np.uint8)
-
-
-def _blank(like: np.ndarray, value: int = 255) -> np.ndarray:
-    return np.full_like(like, value)
-
-
-def grid_png(rows: list[tuple[str, list[np.ndarray]]], gap_after: set[int] = frozenset()) -> bytes:
-    """Labelled rows of RGB tiles -> one PNG (deterministic bytes)."""
-    h, w = rows[0][1][0].shape[:2]
-    n_cols = max(len(t) for _, t in rows)
-    lines, ys, y = [], [], 0
-    for i, (_, tiles) in enumerate(rows):
-        line = np.full((h, n_cols * (w + GAP) - GAP, 3), 255, np.uint8)
-        for j, t in enumerate(tiles):
-            line[:, j * (w + GAP): j * (w + GAP) + w] = t
-        extra = 3 * GAP if i in gap_after else 0
-        lines += [line, np.full((GAP + extra, line.shape[1], 3), 255, np.uint8)]
-        ys.append(y + h / 2)
-        y += h + GAP + extra
-    canvas = np.concatenate(lines)
-    dpi, scale = 100, max(1.0, 56 / h)
-    fig_w = 1.8 + canvas.shape[1] / dpi * scale
-    fig_h = 0.2 + canvas.shape[0] / dpi * scale
-    fig = plt.figure(figsize=(fig_w, fig_h), dpi=dpi)
-    ax = fig.add_axes([1.7 / fig_w, 0.1 / fig_h, 1 - 1.75 / fig_w, 1 - 0.2 / fig_h])
-    ax.imshow(canvas, interpolation="nearest")
-    ax.set_axis_off()
-    for (label, _), yc in zip(rows, ys):
-        ax.text(-4, yc, label, ha="right", va="center", fontsize=9)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
-    plt.close(fig)
-    return buf.getvalue()
 
 
 def _setup(params, profile, exp):
@@ -108,7 +69,7 @@ def mvbigan_views(params: dict, profile: str, spec: dict) -> tuple[bytes, str]:
     caption = (f"Columns: ground truth, provided quarters (missing quarters grey), then {spec.get('n_samples', 8)} "
                f"samples. One more quarter per row (random order per digit). lambda = {ckpt['model_config']['lam']:g}. "
                f"Profile {profile}.")
-    return grid_png(rows, {r for r in range(len(rows)) if (r + 1) % (model.n_views - 1) == 0}), caption
+    return render_grid(rows, {r for r in range(len(rows)) if (r + 1) % (model.n_views - 1) == 0}), caption
 
 
 def mvbigan_kl_compare(params: dict, profile: str, spec: dict) -> tuple[bytes, str]:
@@ -120,7 +81,7 @@ def mvbigan_kl_compare(params: dict, profile: str, spec: dict) -> tuple[bytes, s
         lams.append(ckpt["model_config"]["lam"])
     caption = (f"Top: with the KL term (lambda = {lams[0]:g}); bottom: without it (lambda = {lams[1]:g}). Same digits, "
                f"quarters and order. Columns: ground truth, provided quarters, then samples. Profile {profile}.")
-    return grid_png(rows, gaps), caption
+    return render_grid(rows, gaps), caption
 
 
 def mvbigan_incoming(params: dict, profile: str, spec: dict) -> tuple[bytes, str]:
@@ -144,7 +105,7 @@ def mvbigan_incoming(params: dict, profile: str, spec: dict) -> tuple[bytes, str
     caption = (f"Each view is a 28x28 image in which a random {frac:.0%} of the pixels is observed and the rest is 0.5. "
                f"Column 1: all pixels observed so far; then {spec.get('n_samples', 8)} samples. One more view per "
                f"row. Profile {profile}.")
-    return grid_png(rows, gaps), caption
+    return render_grid(rows, gaps), caption
 
 
 def mvbigan_celeba(params: dict, profile: str, spec: dict) -> tuple[bytes, str]:
@@ -159,11 +120,11 @@ def mvbigan_celeba(params: dict, profile: str, spec: dict) -> tuple[bytes, str]:
             mask = torch.tensor([m], device=device)
             pred = model.predict([v[i: i + 1] for v in views], mask, spec.get("n_samples", 8),
                                  generator=step_generator(spec.get("seed", 0), 10 * i + j, device))[0]
-            first = _tile(views[1][i]) if m[1] else _blank(_tile(y[i]))
+            first = _tile(views[1][i]) if m[1] else None
             rows.append((f"#{idx[i]} {name}", [first] + [_tile(p) for p in pred]))
         rows.append(("ground truth", [_tile(y[i])]))
         gaps.add(len(rows) - 1)
     caption = (f"Per face: samples from the 40 attributes only, from the incomplete face only (lower half grey), "
                f"and from both; column 1 shows the provided face view; ground truth bottom left. "
                f"{spec.get('n_samples', 8)} samples per row. lambda = {ckpt['model_config']['lam']:g}. Profile {profile}.")
-    return grid_png(rows, gaps), caption
+    return render_grid(rows, gaps), caption

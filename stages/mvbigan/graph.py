@@ -1,68 +1,58 @@
-"""MV-BiGAN stages of the experiment graph (registered in stages/graph.py by name).
-
-An experiment trains; one with a protocol is also evaluated; the experiment named last in its
-protocol's ``table`` (with_kl / without_kl) also adds the stage writing the diversity/error table,
-which the report renders as a table beyond the thesis (``extra={"report_table": True}``).
-"""
+"""MV-BiGAN stages: each experiment trains and, with a protocol, is evaluated; the chapter adds the
+diversity / best-of-N error table (B.1, beyond the thesis) once both experiments its protocol names run."""
 from __future__ import annotations
 
 from stages import paths
-from stages.graph import COMMON_CODE, DATASET_CODE, Stage, _cli, _uniq, figure_stage
-from stages.registry import config_digest, dataset_config, enabled_experiments, experiment_config
+from stages.graph import Stage, cli, experiment_inputs, experiment_stage, figure_stage, model_code, step_code
+from stages.registry import config_digest
 
-MODEL_FILES = ["models/__init__.py", "models/blocks.py", "models/mvbigan.py"]
-VIEW_CODE = ["stages/mvbigan/__init__.py", "stages/mvbigan/views.py", "stages/training.py"]
 TABLE_CSV = "reports/tables/extra_mvbigan_diversity.csv"
 
 
-def _data_files(profile: str, dataset: str) -> list[str]:
-    return paths.processed_files(profile, dataset)
-
-
 def experiment_stages(params: dict, profile: str, exp: str) -> list[Stage]:
-    cfg = experiment_config(params, exp, profile)
+    cfg, ds = experiment_inputs(params, profile, exp)
     entry = params["experiments"][exp]
-    ds = dataset_config(params, cfg["dataset"], profile)
-    run = ["--experiment", exp, "--profile", profile]
-    data = _data_files(profile, cfg["dataset"])
-    exp_keys = [f"experiments.{exp}", f"datasets.{cfg['dataset']}"]
-    stages = [Stage(
-        name=f"train_{exp}", cmd=_cli("train", *run),
-        deps=_uniq(COMMON_CODE + ["stages/train.py", "stages/mvbigan/train.py"] + VIEW_CODE + MODEL_FILES
-                   + DATASET_CODE.get(cfg["dataset"], []) + data),
-        outs=[paths.checkpoint(profile, exp)], params=exp_keys,
-        digest=config_digest([cfg["model"], cfg["train"], ds]), gpu=True,
+    data = paths.processed_files(profile, cfg["dataset"])
+    override = entry.get("resources", {})
+    stages = [experiment_stage(
+        "train", exp, profile, family="mvbigan", deps=model_code("mvbigan") + data,
+        outs=[paths.checkpoint(profile, exp), paths.train_curve(profile, exp)], plots=[paths.train_curve(profile, exp)],
+        params=[f"experiments.{exp}", f"datasets.{cfg['dataset']}"], digest_of=[cfg["model"], cfg["train"], ds],
+        resources_override=override.get("train"),
     )]
     proto = cfg.get("protocol")
-    if not proto:
-        return stages
-    proto_key = f"protocols.{entry['protocol']}"
-    stages.append(Stage(
-        name=f"evaluate_{exp}", cmd=_cli("evaluate", *run),
-        deps=_uniq(COMMON_CODE + ["stages/evaluate.py", "stages/mvbigan/evaluate.py", "stages/metrics/protocol.py"]
-                   + VIEW_CODE + MODEL_FILES + [paths.checkpoint(profile, exp)] + data),
-        outs=[paths.metrics(profile, exp)], params=[proto_key],
-        digest=config_digest([proto, cfg["model"]]),
-    ))
-    table = proto.get("table")
-    enabled = set(enabled_experiments(params, profile))
-    if table and exp == table["without_kl"] and table["with_kl"] in enabled:
-        with_kl, without_kl = paths.metrics(profile, table["with_kl"]), paths.metrics(profile, exp)
+    if proto:
+        stages.append(experiment_stage(
+            "evaluate", exp, profile, family="mvbigan", deps=model_code("mvbigan") + [paths.checkpoint(profile, exp)] + data,
+            outs=[paths.metrics(profile, exp)], metrics=[paths.metrics(profile, exp)],
+            params=[f"protocols.{entry['protocol']}", f"experiments.{exp}.report"], digest_of=[proto, cfg["model"]],
+            resources_override=override.get("evaluate"),
+        ))
+    return stages
+
+
+def chapter_stages(params: dict, profile: str, exps: list[str]) -> list[Stage]:
+    """Table B.1 for each protocol naming a (with KL, without KL) pair of experiments that both run."""
+    stages = []
+    for name, proto in params["protocols"].items():
+        table = proto["base"].get("table") if proto["kind"] == "mvbigan" else None
+        if not table or not {table["with_kl"], table["without_kl"]} <= set(exps):
+            continue
+        with_kl, without_kl = paths.metrics(profile, table["with_kl"]), paths.metrics(profile, table["without_kl"])
         stages.append(Stage(
             name="table_extra_mvbigan_diversity",
-            cmd=["python", "-m", "stages.mvbigan.table", "--profile", profile, "--with-kl", with_kl,
-                 "--without-kl", without_kl, "--out", TABLE_CSV],
-            deps=COMMON_CODE + ["stages/mvbigan/table.py", with_kl, without_kl],
-            outs=[TABLE_CSV, TABLE_CSV.replace(".csv", ".json")], params=[proto_key],
+            cmd=cli("mvbigan.table", "--profile", profile, "--with-kl", with_kl, "--without-kl", without_kl,
+                    "--out", TABLE_CSV),
+            deps=step_code("mvbigan.table") + [with_kl, without_kl],
+            outs=[TABLE_CSV, TABLE_CSV.replace(".csv", ".json")], params=[f"protocols.{name}.table"],
             digest=config_digest(table), extra={"report_table": True},
         ))
     return stages
 
 
 def figure_stage_for(params: dict, profile: str, fig: str, spec: dict, involved: list[str]) -> Stage:
-    deps = ["stages/mvbigan/figures.py", "stages/mvbigan/evaluate.py", "stages/metrics/protocol.py"]
-    deps += VIEW_CODE + MODEL_FILES
+    deps = model_code("mvbigan")
     for exp in involved:
-        cfg = experiment_config(params, exp, profile)
-        deps += [paths.checkpoint(profile, exp)] + _data_files(profile, cfg["dataset"])
-    return figure_stage(fig, spec, profile, _uniq(deps))
+        cfg, _ = experiment_inputs(params, profile, exp)
+        deps += [paths.checkpoint(profile, exp)] + paths.processed_files(profile, cfg["dataset"])
+    return figure_stage(fig, spec, profile, deps)

@@ -17,7 +17,7 @@ import torch
 
 from stages import paths
 from stages.errors import ConfigError
-from stages.training import load_npz
+from stages.datasets.arrays import load_npz
 
 SETTINGS = ("quarters", "incoming", "attr-face")
 

@@ -4,17 +4,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from stages import paths
 from stages.datasets.segmentation import load_processed
-
-
-def experiment_datasets(cfg: dict) -> list[str]:
-    """The experiment's dataset followed by the datasets merged into it (Flowers+LFW: no labels used)."""
-    return [cfg["dataset"], *cfg["train"].get("merge_datasets", [])]
-
-
-def data_files(cfg: dict, profile: str) -> list[str]:
-    return [f for name in experiment_datasets(cfg) for f in paths.processed_files(profile, name)]
+from stages.redo.files import data_files
 
 
 class SegmentationData:

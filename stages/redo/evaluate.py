@@ -14,13 +14,10 @@ from stages import paths
 from stages.errors import atomic_path, write_json_atomic
 from stages.metrics.segmentation import hard_regions, score_masks
 from stages.redo.data import SegmentationData, segment_all
-from stages.redo.train import load_redo, run_checkpoint
+from stages.redo.files import run_checkpoint, segmentation_file
+from stages.redo.train import load_redo
 from stages.registry import experiment_config
-from stages.training import select_device
-
-
-def segmentation_file(profile: str, exp: str) -> str:
-    return f"{paths.run_dir(profile, exp)}/segmentation.npz"
+from stages.runtime import select_device
 
 
 def spread(values: list[float]) -> dict:
@@ -29,7 +26,7 @@ def spread(values: list[float]) -> dict:
     return {"status": "ok", "mean": float(arr.mean()), "ci95": std, "std": std, "n": len(arr)}
 
 
-def evaluate_redo(args, params: dict, profile: str) -> int:
+def evaluate(args, params: dict, profile: str) -> int:
     cfg = experiment_config(params, args.experiment, profile)
     exp, tr = args.experiment, cfg["train"]
     device = select_device(args.device)

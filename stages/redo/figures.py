@@ -1,53 +1,31 @@
-"""Chapter 5 figures (registered in stages/figures.py KINDS).
+"""Chapter 5 figures, drawn by ``python -m stages.figures`` (kinds declared in stages/redo/__init__.py).
 
 - redo-redraws (Figs 5.4, 5.5): per test image a row: input, ground truth, inferred regions, then
   ``n_redraws`` redraws of each region; column j of region k uses the same z_k for every row.
 - redo-extremes (Figs 5.7-5.9): six blocks of three rows (input, ground truth, prediction): best by
   accuracy, best by IoU, two random blocks, worst by accuracy, worst by IoU (run 0, test split).
 - redo-supervised-curve (Fig 5.6): supervised test score against N (log scale) with ReDO's score as a line.
-Captions quote the experiment's measured scores, so datasets without a thesis table row
-(colored-2-MNIST, Flowers+LFW) still report their numbers.
+Captions quote the experiment's measured scores, so a dataset without a thesis table row (colored-2-MNIST)
+still reports its numbers.
 """
 from __future__ import annotations
 
-import io
 import json
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+from stages import paths
+from stages.datasets.arrays import load_npz
+from stages.errors import DataError
+from stages.plotting import png_bytes, render_grid
+from stages.redo.data import SegmentationData, to_tensor
+from stages.redo.files import run_checkpoint, segmentation_file
+from stages.redo.train import load_redo
+from stages.registry import experiment_config
 
-from stages import paths  # noqa: E402
-from stages.errors import DataError  # noqa: E402
-from stages.redo.data import SegmentationData, to_tensor  # noqa: E402
-from stages.redo.evaluate import segmentation_file  # noqa: E402
-from stages.redo.train import load_redo, run_checkpoint  # noqa: E402
-from stages.registry import experiment_config  # noqa: E402
-from stages.training import load_npz  # noqa: E402
-
-GAP = 2
 PALETTE = np.array([[255, 255, 255], [30, 30, 30], [220, 60, 40], [40, 120, 220], [60, 180, 80], [230, 180, 30]], np.uint8)
-
-
-def _png(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
-    plt.close(fig)
-    return buf.getvalue()
-
-
-def _grid(tiles: list[list[np.ndarray]]) -> np.ndarray:
-    """Rows of equally sized RGB tiles -> one canvas with white gaps."""
-    h, w = tiles[0][0].shape[:2]
-    n_cols = max(len(r) for r in tiles)
-    canvas = np.full((len(tiles) * (h + GAP), n_cols * (w + GAP), 3), 255, np.uint8)
-    for i, row in enumerate(tiles):
-        for j, t in enumerate(row):
-            canvas[i * (h + GAP): i * (h + GAP) + h, j * (w + GAP): j * (w + GAP) + w] = t
-    return canvas
 
 
 def _labels_rgb(labels: np.ndarray) -> np.ndarray:
@@ -72,20 +50,6 @@ def _score_text(m: dict) -> str:
     return ", ".join(parts) + f" (mean{' ± std' if m.get('runs', 1) > 1 else ''} over {m.get('runs', 1)} run(s))"
 
 
-def _show(canvas: np.ndarray, col_labels: list[tuple[float, str]], row_labels: list[tuple[float, str]]) -> bytes:
-    scale = 2.0 if canvas.shape[1] < 500 else 1.0
-    fig_w, fig_h = 1.6 + canvas.shape[1] * scale / 100, 0.5 + canvas.shape[0] * scale / 100
-    fig = plt.figure(figsize=(fig_w, fig_h), dpi=100)
-    ax = fig.add_axes([1.5 / fig_w, 0.05 / fig_h, 1 - 1.55 / fig_w, 1 - 0.45 / fig_h])
-    ax.imshow(canvas, interpolation="nearest")
-    ax.set_axis_off()
-    for x, text in col_labels:
-        ax.text(x, -3, text, ha="center", va="bottom", fontsize=7)
-    for y, text in row_labels:
-        ax.text(-4, y, text, ha="right", va="center", fontsize=8)
-    return _png(fig)
-
-
 def redraws(params: dict, profile: str, spec: dict) -> tuple[bytes, str]:
     exp = spec["experiments"]["main"]
     cfg = experiment_config(params, exp, profile)
@@ -105,23 +69,20 @@ def redraws(params: dict, profile: str, spec: dict) -> tuple[bytes, str]:
             cols.append(model.composites(x, masks, drawn))                  # [B, n, 3, H, W]
     to_u8 = lambda t: ((t.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()  # noqa: E731
     regions = masks.argmax(1).numpy() if model.n_regions > 2 else (masks[:, 0] <= 0.5).long().numpy()
-    tiles = []
+    rows = []
     for r, i in enumerate(idx):
         row = [test_x[i], _labels_rgb(test_y[i]), _labels_rgb(regions[r] + 1)]
         row += [to_u8(cols[j][r, k]) for k in range(model.n_regions) for j in range(n_draws)]
-        tiles.append(row)
-    h, w = test_x.shape[1:3]
+        rows.append((f"test #{i}", row))
     names = ["input", "ground truth", "masks"] + [f"region {k + 1} #{j + 1}" for k in range(model.n_regions)
                                                   for j in range(n_draws)]
-    col_labels = [(j * (w + GAP) + w / 2, t) for j, t in enumerate(names)]
-    row_labels = [(r * (h + GAP) + h / 2, f"test #{i}") for r, i in enumerate(idx)]
     m = _metrics(profile, exp)
     merged = cfg["train"].get("merge_datasets", [])
     source = f"Test images of {' + '.join([cfg['dataset'], *merged])} (one model). " if merged else ""
     caption = (source + f"Each row: a test image, its ground truth, the inferred regions (run 0, kept on validation IoU), "
                f"then {n_draws} redraws of each of the {model.n_regions} regions; every column uses one z for all "
                f"rows. Scores of this experiment: {_score_text(m)}. Profile {profile}.")
-    return _show(_grid(tiles), col_labels, row_labels), caption
+    return render_grid(rows, names), caption
 
 
 def extremes(params: dict, profile: str, spec: dict) -> tuple[bytes, str]:
@@ -137,22 +98,17 @@ def extremes(params: dict, profile: str, spec: dict) -> tuple[bytes, str]:
               ("random", rng.choice(len(seg["test_acc"]), k, replace=False)),
               ("worst Acc", np.argsort(seg["test_acc"], kind="stable")[:k]),
               ("worst IoU", np.argsort(seg["test_iou"], kind="stable")[:k])]
-    tiles, row_labels = [], []
-    h = data.images["test"].shape[1]
+    rows, gaps = [], set()
     for name, ids in blocks:
-        for what in ("input", "ground truth", "prediction"):
-            if what == "input":
-                tiles.append([data.images["test"][i] for i in ids])
-            elif what == "ground truth":
-                tiles.append([_labels_rgb(data.masks["test"][i]) for i in ids])
-            else:
-                tiles.append([_labels_rgb(seg["test_regions"][i] + 1) for i in ids])
-            row_labels.append(((len(tiles) - 1) * (h + GAP) + h / 2, f"{name}: {what}"))
+        rows.append((f"{name}: input", [data.images["test"][i] for i in ids]))
+        rows.append((f"{name}: ground truth", [_labels_rgb(data.masks["test"][i]) for i in ids]))
+        rows.append((f"{name}: prediction", [_labels_rgb(seg["test_regions"][i] + 1) for i in ids]))
+        gaps.add(len(rows) - 1)
     m = _metrics(profile, exp)
     caption = (f"Test images of run 0 grouped in blocks of input / ground truth / predicted regions (region colours "
                f"are arbitrary: the score uses the best permutation per image). Scores: {_score_text(m)}. "
                f"Profile {profile}.")
-    return _show(_grid(tiles), [], row_labels), caption
+    return render_grid(rows, gap_after=gaps), caption
 
 
 def supervised_curve(params: dict, profile: str, spec: dict) -> tuple[bytes, str]:
@@ -175,4 +131,4 @@ def supervised_curve(params: dict, profile: str, spec: dict) -> tuple[bytes, str
     fig.tight_layout()
     caption = (f"Mask network F trained with per-pixel cross-entropy on N labelled images ({sup['pool']} split), "
                f"{sup['dataset']} test split, N in {ns}; dashed: ReDO's test score. Profile {profile}.")
-    return _png(fig), caption
+    return png_bytes(fig), caption

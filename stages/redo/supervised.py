@@ -6,7 +6,7 @@ images are unlabelled). Optimiser: ReDO's settings for F (Adam, betas (0, 0.9), 
 ``steps`` steps with batches drawn from the N images; scored on the same test split with the same
 best-permutation metrics. The thesis gives none of these choices (catalog A34): they are our reading.
 
-    python -m stages.train --experiment supervised-flowers --profile smoke     (trains every N)
+    python -m stages.train --experiment supervised-flowers --profile smoke     (trains every N and run)
     python -m stages.evaluate --experiment supervised-flowers --profile smoke  (writes metrics.json)
 """
 from __future__ import annotations
@@ -14,14 +14,15 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from models.redo import MaskNetwork
 from stages import paths
-from stages.errors import DataError, write_json_atomic
+from stages.checkpoints import build_model, load_checkpoint
+from stages.errors import write_json_atomic
 from stages.metrics.segmentation import score_masks
 from stages.redo.data import SegmentationData, segment_all, to_tensor
 from stages.redo.evaluate import spread
 from stages.registry import config_digest, experiment_config
-from stages.training import autocast, save_checkpoint, select_device, step_generator
+from stages.runtime import autocast, select_device, step_generator
+from stages.training import experiment_spec, run_training
 
 
 def labelled_pool(data: SegmentationData):
@@ -33,52 +34,91 @@ def grid(tr: dict, pool_size: int) -> list[int]:
     return sorted({pool_size if n == "all" else min(int(n), pool_size) for n in tr["n_labelled"]})
 
 
-def train_supervised(args, params: dict, profile: str) -> int:
+class SupervisedJob:
+    """Every (N, run) cell of the grid in turn, ``steps`` steps each; global step = cell * steps + local step."""
+
+    def __init__(self, cfg: dict, profile: str, device):
+        self.cfg, self.tr, self.device = cfg, cfg["train"], device
+        self.images, self.masks, self.split = labelled_pool(SegmentationData(cfg, profile))
+        self.cells = [(n, run) for n in grid(self.tr, len(self.images)) for run in range(self.tr["runs"])]
+        self.states: dict[str, dict] = {}
+        self.net = self.opt = None
+
+    @property
+    def total(self) -> int:
+        return len(self.cells) * self.tr["steps"]
+
+    def _start(self, cell: int) -> None:
+        tr = self.tr
+        self.cell = cell
+        torch.manual_seed(tr["seed"] + self.cells[cell][1])
+        self.net = build_model("redo-supervised", self.cfg["model"]).to(self.device)
+        self.opt = torch.optim.Adam(self.net.parameters(), lr=tr["lr_mask"], betas=tuple(tr["betas"]),
+                                    weight_decay=tr["weight_decay_mask"])
+
+    def step(self, step: int) -> dict:
+        tr = self.tr
+        cell, local = divmod(step, tr["steps"])
+        if local == 0:
+            self._start(cell)
+        n, run = self.cells[cell]
+        gen = step_generator(tr["seed"] + run + 7 * n, local, torch.device("cpu"))
+        idx = torch.randint(n, (min(tr["batch_size"], n),), generator=gen).numpy()
+        x = to_tensor(self.images[idx], self.device)
+        y = torch.from_numpy(self.masks[idx]).long().to(self.device)
+        with autocast(self.device):
+            loss = F.nll_loss(self.net.log_probs(x).float(), y)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        if local == tr["steps"] - 1:
+            self.states[f"{n}_{run}"] = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
+            print(f"{self.cfg['name']}: N={n} run {run} final loss {float(loss):.4f} (pool: {self.split} split)")
+        return {"loss": float(loss), "n_labelled": n, "run": run}
+
+    def validate(self, step: int) -> dict:
+        return {}
+
+    def state_dict(self) -> dict:
+        return {"cell": self.cell, "net": self.net.state_dict(), "opt": self.opt.state_dict(), "states": self.states}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._start(state["cell"])
+        self.net.load_state_dict(state["net"])
+        self.opt.load_state_dict(state["opt"])
+        self.states = state["states"]
+
+    def weights(self) -> dict:
+        return self.states
+
+    def reset(self, restarts: int) -> None:
+        raise NotImplementedError("the supervised baseline never restarts")
+
+    def checkpoint(self, weights: dict, summary: dict) -> dict:
+        return {"family": "redo-supervised", "model_config": self.cfg["model"], "states": weights, "pool": self.split,
+                **summary}
+
+
+def train(args, params: dict, profile: str) -> int:
+    cfg = experiment_config(params, args.experiment, profile)
+    device = select_device(args.device)
+    job = SupervisedJob(cfg, profile, device)
+    steps = cfg["train"]["steps"]
+    spec = experiment_spec(args, params, profile, digest=config_digest([cfg["model"], cfg["train"]]), total=job.total,
+                           log_interval=steps, checkpoint_interval=steps)
+    return run_training(job, spec, device)
+
+
+def evaluate(args, params: dict, profile: str) -> int:
     cfg = experiment_config(params, args.experiment, profile)
     tr, m = cfg["train"], cfg["model"]
     device = select_device(args.device)
-    data = SegmentationData(cfg, profile)
-    images, masks, split = labelled_pool(data)
-    states = {}
-    for n in grid(tr, len(images)):
-        for run in range(tr["runs"]):
-            torch.manual_seed(tr["seed"] + run)
-            net = MaskNetwork(m["n_regions"], m["nf_mask"], m["n_res_mask"]).to(device)
-            opt = torch.optim.Adam(net.parameters(), lr=tr["lr_mask"], betas=tuple(tr["betas"]),
-                                   weight_decay=tr["weight_decay_mask"])
-            for step in range(tr["steps"]):
-                gen = step_generator(tr["seed"] + run + 7 * n, step, torch.device("cpu"))
-                idx = torch.randint(n, (min(tr["batch_size"], n),), generator=gen).numpy()
-                x = to_tensor(images[idx], device)
-                y = torch.from_numpy(masks[idx]).long().to(device)
-                with autocast(device):
-                    loss = F.nll_loss(net.log_probs(x).float(), y)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-            states[f"{n}_{run}"] = net.state_dict()
-            print(f"{args.experiment}: N={n} run {run} final loss {float(loss):.4f} (pool: {split} split)")
-    save_checkpoint(paths.checkpoint(profile, args.experiment), {
-        "family": "redo-supervised", "model_config": m, "states": states, "pool": split,
-        "digest": config_digest([m, tr]),
-    })
-    return 0
-
-
-def evaluate_supervised(args, params: dict, profile: str) -> int:
-    cfg = experiment_config(params, args.experiment, profile)
-    tr, m = cfg["train"], cfg["model"]
-    device = select_device(args.device)
-    path = paths.checkpoint(profile, args.experiment)
-    try:
-        ckpt = torch.load(path, map_location=device, weights_only=True)
-    except (FileNotFoundError, RuntimeError, EOFError) as exc:
-        raise DataError(f"{path} is missing or corrupt ({exc}): rerun its train stage.") from exc
+    ckpt = load_checkpoint(paths.checkpoint(profile, args.experiment), device)
     data = SegmentationData(cfg, profile)
     curve: dict[int, dict[str, list[float]]] = {}
     for key, state in ckpt["states"].items():
         n = int(key.split("_")[0])
-        net = MaskNetwork(m["n_regions"], m["nf_mask"], m["n_res_mask"]).to(device)
+        net = build_model("redo-supervised", m).to(device)
         net.load_state_dict(state)
         net.eval()
         scores = score_masks(data.masks["test"], segment_all(net, data.images["test"], tr["eval_batch_size"], device))

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from models import build_model
-from stages.training import (autocast, lr_at, sample_futures, step_generator, to_float_video, to_uint8_video,
-                             validate_psnr)
+from stages.checkpoints import build_model
+from stages.runtime import autocast, step_generator
+from stages.video.data import lr_at, sample_futures, to_float_video, to_uint8_video, validate_psnr
 
 TINY_SRVP = {"nhx": 16, "nf": 4, "nh_inf": 16, "nh_res": 16, "ny": 4, "nz": 4, "nt_inf": 2, "nt_cond": 2}
 CPU = torch.device("cpu")

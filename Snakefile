@@ -1,5 +1,6 @@
-# weakgen experiment graph. Rules are generated from params.yaml through stages/graph.py, the same
-# source that `python -m stages.export_dvc` turns into dvc.yaml, so both tools run the same commands.
+# weakgen experiment graph. Rules are generated from params.yaml and the chapter declarations through
+# stages/graph.py, the same stage list that `python -m stages.export_dvc` turns into dvc.yaml, so both
+# tools run the same commands on the same files.
 #
 #   snakemake --cores all reports/thesis_tables.pdf                  # default profile (smoke)
 #   snakemake --cores all reports/thesis_tables.pdf --config profile=paper
@@ -7,6 +8,9 @@ import os
 import sys
 from pathlib import Path
 
+from snakemake.utils import min_version
+
+min_version("9.0")
 sys.path.insert(0, os.getcwd())
 
 from stages import paths
@@ -14,9 +18,13 @@ from stages.errors import WeakgenError
 from stages.graph import build_graph
 from stages.registry import check_profile, load_params
 
-configfile: "params.yaml"
-
+# params.yaml is read by the registry (schema-validated, errors with line and column), not by `configfile:`.
+# `--config` selects the profile; any other key would be silently ignored, so it is refused.
+UNKNOWN_CONFIG = sorted(set(config) - {"profile"})
 try:
+    if UNKNOWN_CONFIG:
+        raise WeakgenError(f"--config {', '.join(UNKNOWN_CONFIG)}: unknown key(s); only profile=NAME is read "
+                           f"(edit params.yaml for anything else).")
     PARAMS = load_params("params.yaml")
     PROFILE = check_profile(PARAMS, config.get("profile"))
     GRAPH = build_graph(PARAMS, PROFILE)
@@ -26,17 +34,16 @@ except WeakgenError as exc:
 # Stage commands call `python`: make it the interpreter that runs Snakemake (the project's venv).
 shell.prefix(f"set -o pipefail; export PATH={Path(sys.executable).parent}:$PATH; ")
 
+# Threads per job: the profile's torch_threads when set (results then do not depend on the scheduler),
+# otherwise what the stage asks for, capped by --cores.
+TORCH_THREADS = PARAMS["profiles"][PROFILE].get("torch_threads")
+
 
 rule all:
     default_target: True
     input:
         paths.REPORT,
 
-
-# Threads per job: the profile's torch_threads when set (results then do not depend on the scheduler);
-# otherwise all cores for training/sampling jobs and one for the light ones.
-TORCH_THREADS = PARAMS["profiles"][PROFILE].get("torch_threads")
-TRAIN_RUNTIME_MIN = 2880
 
 for st in GRAPH:
 
@@ -54,11 +61,10 @@ for st in GRAPH:
             f"logs/{PROFILE}/{st.name}.log",
         benchmark:
             f"logs/{PROFILE}/{st.name}.benchmark.tsv"
-        threads: TORCH_THREADS or (workflow.cores if st.gpu else 1)
+        threads: TORCH_THREADS or min(st.resources.cpus, workflow.cores)
         resources:
-            gpu=int(st.gpu),
-            # Cluster time limit (minutes) for trainings; profiles/slurm sets the other rules' default.
-            # A training cut by the limit resumes from its saved state when resubmitted (retries).
-            **({"runtime": TRAIN_RUNTIME_MIN} if st.name.startswith("train_") else {}),
+            gpu=st.resources.gpu,
+            runtime=st.resources.runtime,
+            mem_mb=st.resources.mem_mb,
         shell:
             "{params.cmd} 2>&1 | tee {log}"

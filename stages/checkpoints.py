@@ -1,0 +1,63 @@
+"""The one place checkpoints and training states are written and read (weights only, never code).
+
+A checkpoint is a dict with at least ``family``, ``model_config`` and ``state_dict``; the family's model
+class (declared by its chapter, stages/chapters.py) rebuilds the network from it.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import torch
+
+from stages import chapters
+from stages.errors import ConfigError, DataError, atomic_path
+
+
+def save_checkpoint(path: str | Path, payload: dict) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_checkpoint(path: str | Path, device="cpu", stage: str = "train") -> dict:
+    """The payload of ``path``; DataError naming the file and the fix when missing or unreadable."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path} is missing: run its {stage} stage first (snakemake {path}).")
+    try:
+        payload = torch.load(path, map_location=device, weights_only=True)
+    except Exception as exc:  # torch raises several types for truncated, corrupt or non-weight files
+        raise DataError(f"{path} is corrupt ({exc}): delete it and rerun its {stage} stage.") from exc
+    if not isinstance(payload, dict):
+        raise DataError(f"{path} is not a weakgen checkpoint (a dict): delete it and rerun its {stage} stage.")
+    return payload
+
+
+def load_state(path: Path, device) -> dict | None:
+    """A resumable training state, or None after moving an unreadable one aside (training then restarts)."""
+    try:
+        return load_checkpoint(path, device)
+    except DataError as exc:
+        aside = path.with_name(path.name + ".corrupt")
+        shutil.move(path, aside)
+        print(f"warning: {exc.args[0].split(':')[0]} could not be read; moved to {aside}, starting from step 0")
+        return None
+
+
+def build_model(family: str, model_cfg: dict):
+    """The family's network from its model config; an unknown family or a bad key is a ConfigError."""
+    from stages.cli import resolve_target
+
+    try:
+        return resolve_target(chapters.family(family).model).from_config(model_cfg)
+    except ValueError as exc:  # models.blocks.ModelConfigError: models/ does not import stages/
+        raise ConfigError(f"model {family}: {exc} (fix the experiment's model block in params.yaml)") from exc
+
+
+def load_model(path: str | Path, device):
+    """Rebuild a trained model from its checkpoint, in eval mode, with the checkpoint's payload."""
+    ckpt = load_checkpoint(path, device)
+    model = build_model(ckpt["family"], ckpt["model_config"]).to(device)
+    model.load_state_dict(ckpt["state_dict"])
+    model.eval()
+    return model, ckpt
