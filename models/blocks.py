@@ -1,10 +1,16 @@
-"""Building blocks shared by the video models (SRVP, SVG).
+"""Building blocks shared by the model families; the one home of the helpers they have in common.
 
-* DCGAN64 and VGG64 frame encoders / decoders (Denton & Fergus 2018 architectures, also used by SRVP),
-  with optional skip connections from the encoder feature maps of one frame to every decoder scale.
-* An MLP builder, initialisation helpers, a diagonal Gaussian with analytic KL, and random helpers that
-  draw from an explicit ``torch.Generator`` (so that a run is reproducible without global RNG state).
-* ``config_from_dict``: keyword construction from a config dict that rejects unknown keys.
+* DCGAN64 and VGG64 frame encoders / decoders for the video models (Denton & Fergus 2018 architectures, used
+  by SVG and SRVP), with optional skip connections from the encoder feature maps of one frame to every
+  decoder scale.
+* An MLP builder and the initialisers: ``init_normal_`` (DCGAN) and ``init_orthogonal_``, the only orthogonal
+  initialiser (SRVP's residual function; ReDO and ``models.gan_blocks`` with gain 0.8).
+* Gaussians: ``gaussian_kl``, the only closed-form KL of diagonal Gaussians (standard deviations, or variances
+  with ``variance=True`` as MV-BiGAN uses), ``DiagGaussian`` (SRVP, SVG) and ``gaussian_nll``.
+* Random helpers that draw from an explicit ``torch.Generator`` (so that a run is reproducible without global
+  RNG state).
+* ``ModelConfigError`` (raised by every family) and ``config_from_dict``: keyword construction from a config
+  dict that rejects unknown keys.
 
 Image sizes: any multiple of 16 (the encoders halve the resolution four times, then a valid conv whose
 kernel covers the remaining ``image_size // 16`` map gives a 1x1 code). The thesis uses 64; 32 is only
@@ -242,7 +248,13 @@ def init_normal_(module: nn.Module, std: float = 0.02) -> nn.Module:
 
 
 def init_orthogonal_(module: nn.Module, gain: float = 1.0) -> nn.Module:
-    """Orthogonal weights with ``gain`` (used for SRVP's residual function, gain 1.41 / 1.2), biases 0."""
+    """Orthogonal weights with ``gain``, biases 0, for every conv / transposed conv / linear layer of ``module``
+    (in ``module.modules()`` order, which fixes the RNG draws). Other layers keep their initialisation.
+
+    The single orthogonal initialiser of the codebase: SRVP's residual function (gain 1.41 / 1.2) and the ReDO
+    networks (gain ``models.gan_blocks.INIT_GAIN`` = 0.8). Call it *before* spectral-norm wrapping: afterwards
+    ``m.weight`` is derived from ``m.weight_orig`` and writing into it does not set the trained parameter.
+    """
     for m in module.modules():
         if isinstance(m, _WEIGHTED):
             nn.init.orthogonal_(m.weight, gain=gain)
@@ -286,10 +298,21 @@ def randint(high: int, shape: Sequence[int], device: torch.device,
 STD_EPS = 1e-8  # added to softplus(raw) so that a standard deviation is never exactly 0
 
 
-def gaussian_kl(mean_q: Tensor, std_q: Tensor, mean_p: Tensor, std_p: Tensor) -> Tensor:
-    """Element-wise KL(N(mean_q, std_q^2) || N(mean_p, std_p^2)); sum over dimensions yourself."""
-    var_q, var_p = std_q.pow(2), std_p.pow(2)
-    return torch.log(std_p / std_q) + (var_q + (mean_q - mean_p).pow(2)) / (2 * var_p) - 0.5
+def gaussian_kl(mean_q: Tensor, scale_q: Tensor, mean_p: Tensor, scale_p: Tensor, *,
+                variance: bool = False) -> Tensor:
+    """Element-wise KL(q || p) of diagonal Gaussians q = N(mean_q, .), p = N(mean_p, .); sum over dimensions yourself.
+
+    ``scale_q`` / ``scale_p`` are **standard deviations** by default (DiagGaussian, SRVP, SVG) and **variances**
+    with ``variance=True`` (MV-BiGAN, whose networks output sigma^2). Each path works in its own parametrisation
+    rather than converting (sqrt / square), so neither picks up extra rounding.
+    """
+    if variance:
+        var_q, var_p = scale_q, scale_p
+        log_ratio = 0.5 * torch.log(var_p / var_q)
+    else:
+        var_q, var_p = scale_q.pow(2), scale_p.pow(2)
+        log_ratio = torch.log(scale_p / scale_q)
+    return log_ratio + (var_q + (mean_q - mean_p).pow(2)) / (2 * var_p) - 0.5
 
 
 def gaussian_nll(x: Tensor, mean: Tensor, var: float) -> Tensor:

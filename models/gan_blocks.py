@@ -1,8 +1,9 @@
-"""Reusable GAN layers: spectral-norm SAGAN residual blocks, self-attention, conditional instance norm,
+"""GAN layers used by ReDO: spectral-norm SAGAN residual blocks, self-attention, conditional instance norm,
 CycleGAN-style residual blocks and the PSPNet pyramid pooling module.
 
-Weights are orthogonally initialised *before* spectral-norm wrapping (the ReDO code initialises after,
-which only works because the wrapped weight shares storage with ``weight_orig``).
+``sn`` initialises a layer with ``models.blocks.init_orthogonal_`` (gain ``INIT_GAIN`` = 0.8, thesis 5.3) and
+*then* wraps it in spectral normalisation (the ReDO code initialises after, which only works because the
+wrapped weight shares storage with ``weight_orig``).
 """
 from __future__ import annotations
 
@@ -10,22 +11,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from models.blocks import init_orthogonal_
+
 INIT_GAIN = 0.8  # thesis 5.3: orthogonal initialisation with gain 0.8
-
-
-def orthogonal_(module: nn.Module, gain: float = INIT_GAIN) -> nn.Module:
-    """Orthogonal init of every conv/linear weight in ``module`` (biases to zero)."""
-    for m in module.modules():
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-            nn.init.orthogonal_(m.weight, gain=gain)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-    return module
 
 
 def sn(layer: nn.Module, use: bool = True) -> nn.Module:
     """Orthogonal init, then spectral normalisation (when ``use``)."""
-    orthogonal_(layer)
+    init_orthogonal_(layer, INIT_GAIN)
     return nn.utils.spectral_norm(layer) if use else layer
 
 

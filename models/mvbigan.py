@@ -1,5 +1,9 @@
 """Multi-View BiGAN (thesis §3.1): sample predictions of a target y from any subset of its views.
 
+This module holds the MVBiGAN model class, its networks (Table 3.1 conv encoder / decoder, MLP generator,
+set encoder over the present views, Gaussian head, pair discriminator) and its losses; the Gaussian KL is
+``models.blocks.gaussian_kl`` in its variance form.
+
 Five networks: E (y -> Gaussian over z), G (z -> y), H (set of views -> Gaussian over z), D1 on (y, z)
 and D2 on (views, z). Objective (Eq. 3.5, with A2's log(1 - D) reading): a BiGAN term matching
 p_E(y, z) with p_G(y, z) (D1), a term matching p_E(v, z) with p_H(v, z) (D2), and
@@ -21,14 +25,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.blocks import ModelConfigError
+from models.blocks import ModelConfigError, gaussian_kl
 
 VAR_FLOOR = 1e-4
-
-
-def gaussian_kl(mu_q: torch.Tensor, var_q: torch.Tensor, mu_p: torch.Tensor, var_p: torch.Tensor) -> torch.Tensor:
-    """KL(N(mu_q, var_q) || N(mu_p, var_p)) of diagonal Gaussians, summed over the last dim (Eq. 2.2)."""
-    return 0.5 * (torch.log(var_p / var_q) + (var_q + (mu_q - mu_p) ** 2) / var_p - 1).sum(-1)
 
 
 def positive_variance(x: torch.Tensor) -> torch.Tensor:
@@ -271,7 +270,8 @@ class MVBiGAN(nn.Module):
         z_h = self.reparam(mu_h[pick, ar], var_h[pick, ar], generator)
         # KL between successive sets: KL(p_H(z|v') || p_H(z|v)), v subset v'
         if k > 1:
-            kl = gaussian_kl(mu_h[1:], var_h[1:], mu_h[:-1], var_h[:-1]).sum(0).mean()
+            # H outputs variances; sum over z dims, then over the K - 1 pairs, mean over the batch (Eq. 2.2)
+            kl = gaussian_kl(mu_h[1:], var_h[1:], mu_h[:-1], var_h[:-1], variance=True).sum(-1).sum(0).mean()
         else:
             kl = y.new_zeros(())
         return dict(z_e=z_e, z_p=z_p, y_g=y_g, mask=mask, z_h=z_h, kl=kl)

@@ -1,5 +1,8 @@
 """ReDO (thesis chapter 5): unsupervised segmentation by redrawing one region at a time.
 
+This module holds the ReDO model class, its networks and its losses (layers from ``models.gan_blocks``;
+orthogonal init with ``models.blocks.init_orthogonal_``, gain 0.8):
+
 - ``MaskNetwork`` F (Table 5.1): image -> n soft masks summing to 1 (sigmoid + complement for n = 2,
   softmax above). Table 5.1's last layer ("Conv 3x3, reflect pad 3") would give 132x132; we read it as a
   3x3 conv with reflection pad 1 so the output keeps the input size (catalog A30).
@@ -21,15 +24,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.blocks import ModelConfigError
+from models.blocks import ModelConfigError, init_orthogonal_
 from models.gan_blocks import (
+    INIT_GAIN,
     ConditionalInstanceNorm,
     DownBlock,
     MaskedUpBlock,
     PyramidPooling,
     ResBlockIN,
     SelfAttention,
-    orthogonal_,
     resize_mask,
     sn,
     sn_conv,
@@ -92,7 +95,7 @@ class MaskNetwork(nn.Module):
             *conv_in(up1, up2, kernel_size=3, padding=1),
             nn.ReflectionPad2d(1), nn.Conv2d(up2, 1 if n_regions == 2 else n_regions, 3),
         )
-        orthogonal_(self)
+        init_orthogonal_(self, INIT_GAIN)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         logits = self.net(x)
@@ -161,7 +164,7 @@ class Discriminator(nn.Module):
     def __init__(self, ch: int, image_size: int, self_attention: bool = True):
         super().__init__()
         self.trunk = ResNetTrunk(ch, image_size, self_attention)
-        self.head = orthogonal_(nn.Linear(self.trunk.out_channels, 1))  # no SN on the head ([C])
+        self.head = init_orthogonal_(nn.Linear(self.trunk.out_channels, 1), INIT_GAIN)  # no SN on the head ([C])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.trunk(x)).squeeze(1)

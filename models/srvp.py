@@ -1,5 +1,8 @@
 """SRVP: Stochastic Latent Residual Video Prediction (thesis chapter 3.2, Franceschi et al. 2020).
 
+This module holds the SRVP model class (networks, ELBO loss, prediction); encoders/decoders, MLPs,
+initialisers and Gaussians come from ``models.blocks``.
+
 Generative model (thesis Eq. 3.6-3.7; the code's ``y`` is the thesis' ``h``)::
 
     y_1 ~ N(0, I)

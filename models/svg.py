@@ -1,5 +1,8 @@
 """SVG-LP (Denton & Fergus 2018): the SM-MNIST baseline that the thesis retrained (Table 3.2).
 
+This module holds the SVG model class and its Gaussian / predictor LSTMs; encoders/decoders, the DCGAN
+initialiser and Gaussians come from ``models.blocks``.
+
 Per step t = 2..T, with frame codes h_t = enc(x_t) (DCGAN, tanh, ``g_dim``)::
 
     z_t ~ q(z_t | x_{1:t})           posterior: Linear -> LSTM(rnn_size) -> (mu, logvar), on h_t

@@ -6,7 +6,7 @@
   configuration starts from step 0, and says so); an unreadable state is moved aside, named, and ignored;
 - logging: JSON lines in ``train_log.jsonl`` (a torn last line, e.g. from a full disk, is dropped), cut
   back to the resumed step so a resumed run's log reads like one uninterrupted run, and copied as one JSON
-  list to ``spec.curve`` at the end (DVC ``plots:`` reads it);
+  list of the training-step records to ``spec.curve`` at the end (DVC ``plots:`` reads it);
 - atomic state saves every ``checkpoint_interval`` steps, a progress bar, ``--stop-after-steps``;
 - checkpoint selection: the weights with the best validation score, or the last ones;
 - ``config.json``: the resolved experiment, dataset and protocol configuration, in the run folder;
@@ -90,6 +90,12 @@ def read_log(path: str | Path) -> list[dict]:
         if isinstance(rec, dict):
             records.append(rec)
     return records
+
+
+def training_curve(records: list[dict]) -> list[dict]:
+    """The training-step records (validation and events stay in the JSON-lines log): DVC plots need every
+    record of a file to carry the same fields."""
+    return [rec for rec in records if "it_per_s" in rec]
 
 
 def _position(record: dict) -> tuple[int, int]:
@@ -195,7 +201,7 @@ def run_training(job: TrainingJob, spec: RunSpec, device="cpu") -> int:
     summary = {"steps": at.step, "restarts": at.restarts, "selected": spec.select, "digest": spec.digest,
                "val_score": at.best_score}
     save_checkpoint(spec.checkpoint, job.checkpoint(at.best_weights if best else job.weights(), summary))
-    write_json_atomic(spec.curve, read_log(spec.log_path))
+    write_json_atomic(spec.curve, training_curve(read_log(spec.log_path)))
     score = "" if at.best_score is None else f", best validation score {at.best_score:.4g}"
     print(f"wrote {spec.checkpoint} ({at.step} steps{score}{f', {at.restarts} restarts' if at.restarts else ''})")
     return 0

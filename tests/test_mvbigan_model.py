@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from stages.checkpoints import build_model
-from models.blocks import ModelConfigError
-from models.mvbigan import MVBiGAN, gaussian_kl, positive_variance
+from models.blocks import ModelConfigError, gaussian_kl
+from models.mvbigan import MVBiGAN, positive_variance
 
 VEC = {"target": {"kind": "vector", "dim": 16}, "views": [{"kind": "vector", "dim": 4} for _ in range(4)],
        "nz": 3, "hidden": 12, "agg": 10, "nf": 4, "lam": 1e-2}
@@ -23,18 +23,25 @@ def _vec_batch(b=6, seed=0):
     return y, [y[:, 4 * k: 4 * k + 4] for k in range(4)]
 
 
+def _kl_var(mu_q, var_q, mu_p, var_p):
+    """MV-BiGAN's use of the shared KL: variance parametrisation, summed over the latent dimensions."""
+    return gaussian_kl(mu_q, var_q, mu_p, var_p, variance=True).sum(-1)
+
+
 def test_gaussian_kl_matches_hand_computation():
     # 1-D: KL(N(1, 4) || N(0, 1)) = 0.5 * (log(1/4) + (4 + 1)/1 - 1) = 0.5 * (4 - log 4)
-    kl = gaussian_kl(torch.tensor([[1.0]]), torch.tensor([[4.0]]), torch.tensor([[0.0]]), torch.tensor([[1.0]]))
+    kl = _kl_var(torch.tensor([[1.0]]), torch.tensor([[4.0]]), torch.tensor([[0.0]]), torch.tensor([[1.0]]))
     assert kl.item() == pytest.approx(0.5 * (4 - math.log(4)), rel=1e-6)
     # 2-D sums over dimensions; KL of a distribution with itself is 0; KL is asymmetric
     mq, vq = torch.tensor([[0.5, -1.0]]), torch.tensor([[0.25, 2.0]])
     mp, vp = torch.tensor([[0.0, 0.0]]), torch.tensor([[1.0, 0.5]])
     hand = sum(0.5 * (math.log(p / q) + (q + (a - b) ** 2) / p - 1)
                for a, q, b, p in zip([0.5, -1.0], [0.25, 2.0], [0.0, 0.0], [1.0, 0.5]))
-    assert gaussian_kl(mq, vq, mp, vp).item() == pytest.approx(hand, rel=1e-6)
-    assert gaussian_kl(mq, vq, mq, vq).item() == pytest.approx(0.0, abs=1e-7)
-    assert gaussian_kl(mp, vp, mq, vq).item() != pytest.approx(hand)
+    assert _kl_var(mq, vq, mp, vp).item() == pytest.approx(hand, rel=1e-6)
+    assert _kl_var(mq, vq, mq, vq).item() == pytest.approx(0.0, abs=1e-7)
+    assert _kl_var(mp, vp, mq, vq).item() != pytest.approx(hand)
+    # the variance and standard-deviation parametrisations agree
+    assert torch.allclose(gaussian_kl(mq, vq, mp, vp, variance=True), gaussian_kl(mq, vq.sqrt(), mp, vp.sqrt()))
 
 
 def test_variances_stay_positive():

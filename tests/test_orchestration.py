@@ -106,6 +106,21 @@ def test_malformed_params_stop_snakemake(tmp_path):
     assert "experiments.srvp-smmnist.base.train.lr" in proc.stdout + proc.stderr
 
 
+def test_snakemake_reports_yaml_errors_with_line_and_column(tmp_path):
+    project = copy_project(tmp_path / "p")
+    (project / "params.yaml").write_text((project / "params.yaml").read_text() + "  bad: [unclosed\n")
+    proc = snakemake(project, "-n", check=False)
+    assert proc.returncode != 0
+    assert re.search(r"error: params.yaml, line \d+, column \d+: not valid YAML", proc.stdout + proc.stderr)
+
+
+def test_snakemake_refuses_config_keys_it_would_ignore(tmp_path):
+    project = copy_project(tmp_path / "p")
+    exe = str(__import__("pathlib").Path(sys.executable).parent / "snakemake")
+    proc = run([exe, "-n", "--config", "profile=ci", "lr=0.1"], cwd=project, check=False)
+    assert proc.returncode != 0 and "--config lr: unknown key(s)" in proc.stdout + proc.stderr
+
+
 def _start_dvc_build(project):
     """`dvc repro` of a fresh copy, in the background: it runs while Snakemake builds its own copy."""
     (project / "dvc.yaml").write_text(render(load_params(project / "params.yaml"), PROFILE))
@@ -154,6 +169,10 @@ def _dvc_half(dv, pdf: bytes):
     # --- DVC on a fresh copy (built in the background above): same commands, same report bytes.
     assert (dv / "reports/thesis_tables.pdf").read_bytes() == pdf
     assert dvc_pending(dv) == set()
+    # Declared metrics and training curves are readable by DVC's own commands.
+    assert "results/ci/srvp-smmnist/metrics.json" in dvc(dv, "metrics", "show").stdout
+    plots = dvc(dv, "plots", "show", "-o", str(dv / "dvc_plots"))
+    assert "WARNING" not in plots.stdout + plots.stderr and (dv / "dvc_plots/index.html").is_file()
 
     edit_params(dv, _change_svg_beta)
     # DVC's dry run lists the stages whose own params changed; the real run then also reruns the stages

@@ -80,3 +80,15 @@ def test_corrupt_samples_stop_evaluation(project):
 def test_unknown_figure(project):
     proc = stage("figures", "--figure", "fig-9-99", *CI, cwd=project, check=False)
     _assert_clean_failure(proc, "unknown figure 'fig-9-99'")
+
+
+def test_a_step_the_family_lacks_is_one_error_line(project):
+    proc = stage("sample", "--experiment", "mvbigan-mnist-4views", *CI, cwd=project, check=False)
+    _assert_clean_failure(proc, "model family mvbigan, chapter 3.1 MV-BiGAN", "has no sample step")
+    assert proc.stderr.count("\n") == 1
+
+
+def test_malformed_nproc_is_a_config_error(project, monkeypatch):
+    monkeypatch.setenv("WEAKGEN_NPROC", "abc")
+    proc = stage("train", "--experiment", "srvp-smmnist", *CI, cwd=project, check=False)
+    _assert_clean_failure(proc, "WEAKGEN_NPROC='abc' is not a positive integer")
