@@ -15,8 +15,10 @@ from stages.errors import ConfigError, DataError, atomic_path
 
 
 def save_checkpoint(path: str | Path, payload: dict) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    # Saved through a file object: given a path, torch names the archive after the (random) temporary
+    # file, and two identical runs would write different bytes.
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        torch.save(payload, fh)
 
 
 def load_checkpoint(path: str | Path, device="cpu", stage: str = "train") -> dict:
@@ -40,7 +42,7 @@ def load_state(path: Path, device) -> dict | None:
     except DataError as exc:
         aside = path.with_name(path.name + ".corrupt")
         shutil.move(path, aside)
-        print(f"warning: {exc.args[0].split(':')[0]} could not be read; moved to {aside}, starting from step 0")
+        print(f"warning: {path} could not be read ({exc.__cause__ or exc}); moved to {aside}, starting from step 0")
         return None
 
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import sys
 
 from stages.errors import ConfigError
 from stages.registry import check_profile, load_params
@@ -20,15 +22,16 @@ def load_registry(args: argparse.Namespace) -> tuple[dict, str]:
     """Validated params.yaml and the resolved profile name; ConfigError names what is wrong.
 
     Also applies the profile's ``torch_threads``, so a stage computes the same numbers whichever tool
-    (or person) runs it and however many jobs run beside it.
+    (or person) runs it and however many jobs run beside it: through OMP_NUM_THREADS, which torch reads
+    when it starts, so that a stage that never needs torch does not pay its 3 s import.
     """
     params = load_params(args.params)
     profile = check_profile(params, args.profile)
     threads = params["profiles"][profile].get("torch_threads")
     if threads:
-        import torch
-
-        torch.set_num_threads(threads)
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+        if "torch" in sys.modules:
+            sys.modules["torch"].set_num_threads(threads)
     return params, profile
 
 

@@ -6,6 +6,8 @@ chapter's figures module documents its kinds (stages/<chapter>/figures.py).
 """
 from __future__ import annotations
 
+import sys
+
 from stages import chapters, paths
 from stages.cli import load_registry, resolve_target, stage_parser
 from stages.errors import ConfigError, run_cli, write_bytes_atomic, write_json_atomic
@@ -23,10 +25,10 @@ def main(argv=None) -> int:
     spec = (params.get("figures") or {}).get(args.figure)
     if spec is None:
         raise ConfigError(f"unknown figure '{args.figure}'; known: {sorted(params.get('figures') or {})}")
-    import torch
-
-    torch.manual_seed(0)
-    png, caption = resolve_target(chapters.figure_kind(spec["kind"]).draw)(params, profile, spec)
+    draw = resolve_target(chapters.figure_kind(spec["kind"]).draw)
+    if "torch" in sys.modules:  # the drawing module uses torch: fix its global RNG (others skip the import)
+        sys.modules["torch"].manual_seed(0)
+    png, caption = draw(params, profile, spec)
     png_path, json_path = paths.figure_files(args.figure)
     # `number` names figures that share a thesis number (e.g. Fig 5.4 for each dataset): "5.4 (Flowers)".
     number = spec.get("number") or args.figure.removeprefix("fig-").replace("-", ".")

@@ -19,9 +19,13 @@ uninterrupted run would have taken.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
+import fcntl
 import json
 import os
+import shutil
+import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +34,7 @@ from typing import Protocol
 from tqdm import tqdm
 
 from stages.checkpoints import load_state, save_checkpoint
-from stages.errors import write_bytes_atomic, write_json_atomic
+from stages.errors import WeakgenError, write_bytes_atomic, write_json_atomic
 
 STOPPED_EARLY = 3  # exit status of --stop-after-steps (every trainer): state saved, rerun to resume
 STATE_FORMAT = 2   # bumped when the saved state's layout changes, so an old state is never misread
@@ -105,9 +109,16 @@ def _position(record: dict) -> tuple[int, int]:
 def truncate_log(path: str | Path, upto: tuple[int, int]) -> None:
     """Keep the records logged up to position ``upto`` = (restarts, step), drop the rest and torn lines."""
     path = Path(path)
-    if path.exists():
-        kept = [r for r in read_log(path) if _position(r) <= upto]
-        write_bytes_atomic(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in kept).encode())
+    if not path.exists():
+        return
+    records = read_log(path)
+    if len(records) != sum(1 for line in path.read_text(errors="replace").splitlines() if line.strip()):
+        aside = path.with_name(path.name + ".torn")
+        shutil.copyfile(path, aside)
+        print(f"warning: {path} has unreadable lines (a write cut short, e.g. by a full disk); the original is "
+              f"kept as {aside} and the log continues from its readable records")
+    kept = [r for r in records if _position(r) <= upto]
+    write_bytes_atomic(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in kept).encode())
 
 
 def _log(handle, record: dict) -> None:
@@ -139,9 +150,40 @@ def _resume(job: TrainingJob, spec: RunSpec, device) -> _Progress:
     return _Progress(state["step"], state["restarts"], state["best_score"], state["best_weights"])
 
 
+@contextlib.contextmanager
+def exclusive_run(folder: Path, name: str):
+    """Hold the run folder's lock: a second training of the same run stops with an error naming the holder.
+
+    flock is released by the kernel when the holder dies, so a killed run never leaves a stale lock."""
+    path = folder / "train.lock"
+    with open(path, "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "unknown process"
+            raise WeakgenError(f"{name} is already being trained ({holder}; lock {path}): wait for that run to "
+                               f"finish or stop it, then rerun.") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+        fh.flush()
+        try:
+            yield
+        finally:
+            fh.truncate(0)
+
+
 def run_training(job: TrainingJob, spec: RunSpec, device="cpu") -> int:
     """Train ``job`` to ``spec.total`` steps (or ``spec.stop_after`` more); write the checkpoint. Exit status."""
     spec.folder.mkdir(parents=True, exist_ok=True)
+    if not spec.is_main:  # rank 0 holds the lock for every rank
+        return _run(job, spec, device)
+    with exclusive_run(spec.folder, spec.name):
+        return _run(job, spec, device)
+
+
+def _run(job: TrainingJob, spec: RunSpec, device) -> int:
     at = _resume(job, spec, device)
     if spec.is_main:
         write_json_atomic(spec.folder / "config.json", spec.config)

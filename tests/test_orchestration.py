@@ -2,6 +2,7 @@
 reruns only what depends on it under Snakemake and under DVC. Runs the tiny `ci` profile end to end."""
 from __future__ import annotations
 
+import copy
 import re
 import subprocess
 import sys
@@ -53,6 +54,21 @@ def test_committed_dvc_yaml_is_current():
     params = load_params(ROOT / "params.yaml")
     assert (ROOT / "dvc.yaml").read_text() == render(params, params["default_profile"]), (
         "dvc.yaml is stale: run `python -m stages.export_dvc` and commit the result")
+
+
+def test_dvc_export_tracks_the_leaves_a_profile_reads():
+    params = load_params(ROOT / "params.yaml")
+    text = render(params, "smoke")
+    assert not re.search(r"[&*]id\d", text)                                   # no YAML anchors or aliases
+    assert "experiments.srvp-smmnist.profiles.smoke.train.lr" in text         # overridden: tracked there
+    assert "experiments.srvp-smmnist.base.train.lr" not in text
+    assert "experiments.srvp-smmnist.base.model.beta_z" in text               # inherited from base
+    edited = copy.deepcopy(params)
+    edited["experiments"]["srvp-smmnist"]["profiles"].setdefault("paper", {})["train"] = {"lr": 1.0e-3}
+    assert render(edited, "smoke") == text                                    # paper edits leave smoke alone
+    stages = yaml.safe_load(text)["stages"]
+    assert stages["evaluate_srvp_smmnist"]["metrics"] == [{"results/smoke/srvp-smmnist/metrics.json": {"cache": False}}]
+    assert "results/smoke/srvp-smmnist/train_log.json" in str(stages["train_srvp_smmnist"]["plots"])
 
 
 def test_graph_outputs_are_disjoint_and_declared_once():

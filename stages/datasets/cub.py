@@ -51,7 +51,8 @@ def _read_split_file(path: Path, ids: set[int]) -> dict[str, np.ndarray]:
     return {s: np.array(sorted(i for i, c in pairs if c == code), int) for s, code in CODES.items()}
 
 
-def load(raw_dir: str | Path, size: int) -> tuple[dict[str, np.ndarray], bool]:
+def load(raw_dir: str | Path, size: int, verify: bool = True) -> tuple[dict[str, np.ndarray], bool]:
+    """``verify`` is accepted for symmetry with Flowers and LFW: CUB has no published checksum."""
     raw_dir = Path(raw_dir)
     with TarReader(raw_dir / IMAGES) as imgs, TarReader(raw_dir / SEGS) as segs:
         listing = imgs.read("CUB_200_2011/images.txt", "index").decode().split("\n")

@@ -14,6 +14,7 @@ the fixed test set is 1,000 clips of 53 subsampled frames (seed 42), 8 condition
 """
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -52,6 +53,7 @@ def import_archives(raw_dir: str | Path) -> list[Path]:
                 raise DataError(f"{archive}: holds no S<n>/Videos folder; is it a Human3.6M video archive? {WHERE}")
             for folder in videos:
                 dest = raw_dir / folder.parent.name / "Videos"
+                check_links_after_move(folder, dest, archive)
                 if dest.exists():
                     shutil.rmtree(dest)
                 dest.parent.mkdir(parents=True, exist_ok=True)
@@ -60,6 +62,19 @@ def import_archives(raw_dir: str | Path) -> list[Path]:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return moved
+
+
+def check_links_after_move(folder: Path, dest: Path, archive: Path) -> None:
+    """Refuse links that would point outside ``dest`` once ``folder`` is moved there: safe extraction only
+    checked them against the extraction folder, and a link that was inside it can leave once moved."""
+    links = [folder] if folder.is_symlink() else []
+    links += [p for p in folder.rglob("*") if p.is_symlink()]
+    for link in links:
+        where = dest / link.relative_to(folder) if link != folder else dest
+        target = os.path.normpath(where.parent / os.readlink(link))
+        if os.path.commonpath([os.path.abspath(target), os.path.abspath(dest)]) != os.path.abspath(dest):
+            raise DataError(f"{archive}: {link.relative_to(folder.parent.parent)} is a link that would point to "
+                            f"{target}, outside {dest}, once imported; use the official archives. {WHERE}")
 
 
 def list_videos(raw_dir: str | Path, subjects) -> dict[int, list[Path]]:

@@ -10,14 +10,32 @@ input leaves no processed file behind.
 from __future__ import annotations
 
 import contextlib
+import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from stages import paths
-from stages.errors import ConfigError, atomic_path
+from stages.errors import ConfigError, DataError, atomic_path
+from stages.registry import config_digest
+
+
+RUN_KEY = "preprocess_run"
+
+
+def check_same_run(files: list[str], dataset: str) -> None:
+    """DataError unless ``files`` were written by one preprocess run (a kill between the renames of a rerun
+    after a config change can leave a new val.npz beside an old train.npz)."""
+    runs = {}
+    for f in files:
+        with np.load(f) as data:
+            runs[f] = str(data[RUN_KEY]) if RUN_KEY in data.files else None
+    if len(set(runs.values())) > 1:
+        raise DataError(f"{', '.join(files)} come from different preprocess runs (one was interrupted between its "
+                        f"renames): rerun `python -m stages.preprocess --dataset {dataset}` (or the orchestrator).")
 
 
 def preprocess_natural(cfg: dict, profile: str, build: Callable[[str, dict], dict],
@@ -40,12 +58,14 @@ def preprocess_natural(cfg: dict, profile: str, build: Callable[[str, dict], dic
     else:
         raise ConfigError(f"datasets.{name}.source must be synthetic, official or import, not {source!r}")
     outs = paths.processed_files(profile, name)
-    # All three files are written under temporary names and renamed only once every write succeeded.
+    # All three files are written under temporary names and renamed only once every write succeeded; a kill
+    # between two renames can still mix runs, so each file carries its run's stamp (check_same_run).
+    stamp = np.array(f"{config_digest(cfg)}-{os.getpid()}-{time.time_ns()}")
     with contextlib.ExitStack() as stack:
         for out in outs:
             tmp = stack.enter_context(atomic_path(out))
             with open(tmp, "wb") as fh:
-                np.savez(fh, **splits[Path(out).stem])
+                np.savez(fh, **splits[Path(out).stem], **{RUN_KEY: stamp})
     test = splits["test"]["videos"]
     print(f"wrote {', '.join(outs)}: {test.shape[0]} test clips of {test.shape[1]} frames "
           f"{test.shape[2:]}, {len(splits['train']['offsets']) - 1} train / {len(splits['val']['offsets']) - 1} val videos "

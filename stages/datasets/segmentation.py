@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import io
 import tarfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from stages.datasets.arrays import load_npz
+from stages.datasets.fetch import verify_checksum
 from stages.errors import DataError, atomic_path
 
 SPLITS = ("train", "val", "test")
@@ -44,19 +45,35 @@ def decode_image(data: bytes, name: str, archive: Path | str, mode: str = "RGB")
     return img.convert(mode)
 
 
-class TarReader:
-    """Random access to the regular files of a tar archive by member name (no extraction to disk)."""
+def member_name(name: str, archive: Path) -> str:
+    """A member's name without leading "./"; DataError for a name that could point outside the archive's
+    tree (absolute, ``..``), checked before any normalisation so that no unsafe name can pass as a safe one."""
+    parts = PurePosixPath(name).parts
+    if name.startswith("/") or "\\" in name or ".." in parts:
+        raise DataError(f"{archive}: member {name!r} points outside the archive's tree; the archive is not the "
+                        "official one (or was tampered with): delete it and download it again.")
+    return "/".join(p for p in parts if p != ".")
 
-    def __init__(self, path: str | Path):
+
+class TarReader:
+    """Random access to the regular files of a tar archive by member name (no extraction to disk).
+
+    ``md5``: the archive's published checksum, verified before anything is read (also when the download
+    stage was skipped because the file already existed)."""
+
+    def __init__(self, path: str | Path, md5: str | None = None):
         self.path = Path(path)
         if not self.path.is_file():
             raise DataError(f"{self.path} is missing: run `python -m stages.download --dataset ...` or place the "
-                            "official archive there (see README, chapter 5).")
+                            "official archive there (see docs/chapters/redo.md).")
+        if md5:
+            verify_checksum(self.path, md5=md5)
         try:
             self.tar = tarfile.open(self.path)
-            self.members = {m.name.lstrip("./"): m for m in self.tar.getmembers() if m.isfile()}
+            members = [m for m in self.tar.getmembers() if m.isfile()]
         except (tarfile.TarError, OSError, EOFError) as exc:
             raise DataError(f"{self.path} is corrupt or truncated ({exc}): delete it and download it again.") from exc
+        self.members = {member_name(m.name, self.path): m for m in members}
 
     def names(self) -> list[str]:
         return sorted(self.members)
@@ -80,7 +97,7 @@ class TarReader:
         out = {}
         try:
             for member in sorted((self.members[n] for n in wanted), key=lambda m: m.offset):
-                name = member.name.lstrip("./")
+                name = member_name(member.name, self.path)
                 out[name] = fn(name, self.tar.extractfile(member).read())
         except (tarfile.TarError, OSError, EOFError) as exc:
             raise DataError(f"{self.path}: cannot read the archive ({exc}); delete it and download it again.") from exc

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+HIGHER_IS_BETTER = {"PSNR": True, "SSIM": True, "LPIPS": False}
+
 Z_95 = 1.96
 
 

@@ -14,15 +14,12 @@ import json
 
 import matplotlib.pyplot as plt
 import numpy as np
-import torch
 
 from stages import paths
 from stages.datasets.arrays import load_npz
 from stages.errors import DataError
 from stages.plotting import png_bytes, render_grid
-from stages.redo.data import SegmentationData, to_tensor
 from stages.redo.files import run_checkpoint, segmentation_file
-from stages.redo.train import load_redo
 from stages.registry import experiment_config
 
 PALETTE = np.array([[255, 255, 255], [30, 30, 30], [220, 60, 40], [40, 120, 220], [60, 180, 80], [230, 180, 30]], np.uint8)
@@ -53,6 +50,12 @@ def _score_text(m: dict) -> str:
 def redraws(params: dict, profile: str, spec: dict) -> tuple[bytes, str]:
     exp = spec["experiments"]["main"]
     cfg = experiment_config(params, exp, profile)
+    # torch only for the kinds that need a network (Fig 5.6's curve is drawn without importing it).
+    import torch
+
+    from stages.redo.data import SegmentationData, to_tensor
+    from stages.redo.train import load_redo
+
     data = SegmentationData(cfg, profile)
     model, _ = load_redo(run_checkpoint(profile, exp, 0), torch.device("cpu"))
     n_rows, n_draws = spec.get("n_rows", 4), spec.get("n_redraws", 4)
@@ -88,6 +91,8 @@ def redraws(params: dict, profile: str, spec: dict) -> tuple[bytes, str]:
 def extremes(params: dict, profile: str, spec: dict) -> tuple[bytes, str]:
     exp = spec["experiments"]["main"]
     cfg = experiment_config(params, exp, profile)
+    from stages.redo.data import SegmentationData
+
     data = SegmentationData(cfg, profile)
     seg = load_npz(segmentation_file(profile, exp), ["test_regions", "test_acc", "test_iou"])
     k = min(spec.get("n_examples", 4), len(seg["test_acc"]))

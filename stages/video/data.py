@@ -6,13 +6,17 @@ resumed training replays exactly the steps of an uninterrupted one.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 
 from stages import paths
 from stages.datasets.arrays import load_npz
+from stages.datasets.natural import check_same_run
 from stages.datasets.smmnist import TrainClipSampler
 from stages.datasets.videos import ClipSampler, load_packed
+from stages.errors import DataError
 from stages.metrics.frame import psnr_per_frame
 from stages.runtime import autocast, step_generator
 
@@ -61,7 +65,12 @@ class VideoData:
         self.val_batches = [val_sampler.batch(i, train["val_batch_size"]) for i in range(train["val_batches"])]
 
     def _init_natural(self, cfg: dict, dataset_cfg: dict, profile: str) -> None:
-        _, train_file, val_file = paths.processed_files(profile, dataset_cfg["name"])
+        files = paths.processed_files(profile, dataset_cfg["name"])
+        for f in files:
+            if not Path(f).is_file():
+                raise DataError(f"{f} is missing: run the preprocess stage first (snakemake {f}).")
+        check_same_run(files, dataset_cfg["name"])
+        _, train_file, val_file = files
         train = cfg["train"]
         proto = cfg.get("protocol") or {}
         self.train = ClipSampler(*load_packed(train_file), n_frames=train["seq_len"], seed=train["seed"])

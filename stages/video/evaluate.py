@@ -17,10 +17,16 @@ import numpy as np
 from stages import paths
 from stages.datasets.arrays import load_npz
 from stages.errors import DataError, write_json_atomic
-from stages.metrics.protocol import mean_ci95, select_best
+from stages.metrics.protocol import HIGHER_IS_BETTER, mean_ci95, select_best
 from stages.metrics.weights import WeightsUnavailable
 from stages.registry import experiment_config
-from stages.video.sample import HIGHER_IS_BETTER
+
+
+def _numeric(scores: np.ndarray, path: Path, name: str) -> np.ndarray:
+    if not np.issubdtype(scores.dtype, np.number):
+        raise DataError(f"{path}: scores/{name} holds {scores.dtype} values, not numbers: delete it and rerun the "
+                        "sample stage.")
+    return scores
 
 
 def frame_metric(scores: np.ndarray, name: str) -> dict:
@@ -69,7 +75,7 @@ def evaluate(args, params: dict, profile: str) -> int:
         with h5py.File(samples_path, "r") as h5:
             for name in proto["metrics"]:
                 if name != "FVD":
-                    metrics[name] = frame_metric(h5[f"scores/{name}"][...], name)
+                    metrics[name] = frame_metric(_numeric(h5[f"scores/{name}"][...], samples_path, name), name)
             randoms = h5["videos/random"][...] if "FVD" in proto["metrics"] else None
     except (OSError, KeyError) as exc:
         raise DataError(f"{samples_path} is corrupt or incomplete ({exc}): delete it and rerun the sample stage.") from exc

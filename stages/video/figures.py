@@ -14,16 +14,12 @@ from __future__ import annotations
 
 import h5py
 import numpy as np
-import torch
 
 from stages import paths
-from stages.checkpoints import load_model
 from stages.datasets.arrays import load_npz
 from stages.errors import ConfigError, DataError
 from stages.plotting import render_grid
 from stages.registry import dataset_config, experiment_config
-from stages.runtime import select_device
-from stages.video.data import to_float_video, to_uint8_video
 
 
 def _slots(frames: np.ndarray, n_slots: int, offset: int = 0) -> list[np.ndarray | None]:
@@ -80,8 +76,23 @@ def _superimpose(frames: np.ndarray) -> np.ndarray:
     return (frames * weights[:, None, None]).max(axis=0)
 
 
+def _checkpoint_tools():
+    """torch and the model helpers, imported only by the kinds that draw from a checkpoint (a figure drawn
+    from the kept samples does not pay torch's import)."""
+    import torch
+
+    from stages.checkpoints import load_model
+    from stages.runtime import select_device
+    from stages.video.data import to_float_video, to_uint8_video
+
+    torch.manual_seed(0)
+    return torch, load_model, select_device, to_float_video, to_uint8_video
+
+
 def latent_interpolation(params: dict, profile: str, spec: dict) -> tuple[bytes, str]:
     from stages.datasets.smmnist import single_digit_trajectory
+
+    torch, load_model, select_device, to_float_video, _ = _checkpoint_tools()
 
     main = spec["experiments"]["main"]
     cfg = experiment_config(params, main, profile)
@@ -115,6 +126,7 @@ def content_swap(params: dict, profile: str, spec: dict) -> tuple[bytes, str]:
     cfg = experiment_config(params, main, profile)
     if cfg["family"] != "srvp":
         raise ConfigError(f"figure kind content-swap needs an SRVP experiment, {main} is {cfg['family']}")
+    torch, load_model, select_device, to_float_video, to_uint8_video = _checkpoint_tools()
     proto = cfg["protocol"]
     n_cond, n_total = proto["n_cond"], proto["n_cond"] + proto["n_pred"]
     videos = load_npz(paths.processed_files(profile, cfg["dataset"])[0], ["videos"])["videos"][:, :n_total]

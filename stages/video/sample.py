@@ -22,14 +22,13 @@ from tqdm import tqdm
 from stages import paths
 from stages.checkpoints import load_model
 from stages.datasets.arrays import load_npz
-from stages.errors import DataError, atomic_path
+from stages.errors import DataError, atomic_path, require_free_space
 from stages.metrics.frame import psnr_per_frame, ssim_per_frame
-from stages.metrics.protocol import select_best, select_worst
+from stages.metrics.protocol import HIGHER_IS_BETTER, select_best, select_worst
 from stages.registry import experiment_config
 from stages.runtime import select_device
 from stages.video.data import METRIC_CHUNK, METRIC_DTYPE, sample_futures, to_float_video, to_uint8_video
 
-HIGHER_IS_BETTER = {"PSNR": True, "SSIM": True, "LPIPS": False}
 TEST_SEED = 1  # as the SRVP test script
 
 
@@ -88,6 +87,9 @@ def sample(args, params: dict, profile: str) -> int:
             bar.update(sl.stop - sl.start)
 
     out = paths.samples(profile, args.experiment)
+    # HDF5 can crash rather than raise when the disk fills up: check first that the scores and the
+    # gzip-compressed videos (a quarter of their raw size is a generous estimate) fit.
+    require_free_space(out, sum(a.nbytes for a in scores.values()) + sum(a.nbytes for a in kept.values()) // 4 + 2**20)
     with atomic_path(out) as tmp:
         with h5py.File(tmp, "w") as h5:
             h5.attrs.update({"experiment": args.experiment, "profile": profile, "n_cond": n_cond,
