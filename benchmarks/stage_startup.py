@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shlex
 import shutil
 import statistics
@@ -55,7 +56,7 @@ def time_stage(cmd: list[str], workdir: Path) -> tuple[float, bool]:
     seconds = time.perf_counter() - start
     for produced in ("data", "results", "reports", "logs"):  # the next stage must find no input either
         shutil.rmtree(workdir / produced, ignore_errors=True)
-    return seconds, any(line.rstrip().endswith("| torch") for line in proc.stderr.splitlines())
+    return seconds, any(re.search(r"\|\s+torch$", line.rstrip()) for line in proc.stderr.splitlines())
 
 
 def dry_run_seconds(workspace: Path, profile: str, runs: int = 3) -> list[float]:

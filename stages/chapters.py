@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import importlib
 import os
+from pathlib import Path
 
 from stages.contract import Chapter, Dataset, Family, FigureKind, TableFormat
 from stages.errors import ConfigError
@@ -86,3 +87,10 @@ def table_format(table: str) -> TableFormat:
 
 def schema_files() -> list[str]:
     return [ch.schema for ch in chapters() if ch.schema]
+
+
+
+def declaration_files() -> list[Path]:
+    """The files holding the chapters' declarations (each package's ``__init__.py``)."""
+    names = CHAPTERS + [n.strip() for n in os.environ.get(EXTRA_ENV, "").split(",") if n.strip()]
+    return [Path(importlib.import_module(n).__file__) for n in names]

@@ -6,6 +6,7 @@ block with its ``profiles.<profile>`` override.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import hashlib
@@ -13,7 +14,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import yaml
 
 from stages.errors import ConfigError
@@ -69,6 +69,8 @@ def _definition(schema: dict, name: str, what: str, source: Path) -> dict:
 
 
 def _validate(instance: Any, schema: dict, where: str, source: Path) -> None:
+    import jsonschema  # imported only when a params.yaml content is validated for the first time
+
     validator = jsonschema.Draft202012Validator(schema)
     # The shallowest error first; "unevaluated properties" last, since a wrong value in a known key also
     # leaves that key unevaluated and the wrong value is the message worth showing.
@@ -89,7 +91,8 @@ def load_params(path: str | Path | None = None) -> dict:
     if not path.is_file():
         raise ConfigError(f"{path} not found: run from the repository root or pass --params PATH.")
     try:
-        params = safe_load(path.read_text())
+        text = path.read_text()
+        params = safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -97,11 +100,28 @@ def load_params(path: str | Path | None = None) -> dict:
         raise ConfigError(f"{path}{where}: not valid YAML ({problem}); fix the file there.") from exc
     if not isinstance(params, dict):
         raise ConfigError(f"{path} must be a mapping of sections (profiles, datasets, protocols, experiments).")
-    schema = _schema()
-    _validate(params, schema, "", path)
-    _check_references(params, schema, path)
+    stamp = _validated_stamp(text)
+    if not stamp.exists():  # validation is a third of a dry run's own time: done once per content
+        schema = _schema()
+        _validate(params, schema, "", path)
+        _check_references(params, schema, path)
+        with contextlib.suppress(OSError):  # a read-only checkout validates every time
+            stamp.parent.mkdir(parents=True, exist_ok=True)
+            stamp.touch()
     params["_source"] = str(path)
     return params
+
+
+def _validated_stamp(params_text: str) -> Path:
+    """A file whose existence records that this params.yaml content passed validation against this schema,
+    these chapter declarations and this validating code (all hashed into its name)."""
+    from stages import chapters
+
+    blob = hashlib.sha256(params_text.encode())
+    checks = [Path(__file__), Path(chapters.__file__), SCHEMA_PATH]   # the validating code counts too
+    for path in [*checks, *(ROOT / rel for rel in chapters.schema_files()), *chapters.declaration_files()]:
+        blob.update(str(path).encode() + b"\0" + path.read_bytes())
+    return ROOT / ".snakemake" / "weakgen-validated" / blob.hexdigest()[:32]
 
 
 def _check_references(params: dict, schema: dict, path: Path) -> None:
