@@ -30,9 +30,10 @@ def _change_svg_beta(params):
     params["experiments"]["svg-smmnist"]["base"]["model"]["beta"] = 2.0e-4
 
 
-def snakemake(project, *args, check=True):
+def snakemake(project, *args, check=True, timeout=600):
     exe = str(__import__("pathlib").Path(sys.executable).parent / "snakemake")
-    return run([exe, "--cores", "2", *args, "--config", f"profile={PROFILE}"], cwd=project, check=check)
+    return run([exe, "--cores", "2", *args, "--config", f"profile={PROFILE}"], cwd=project, check=check,
+               timeout=timeout)
 
 
 def snakemake_pending(project) -> set[str]:
@@ -162,7 +163,7 @@ def _snakemake_half(tmp_path) -> bytes:
     """Build with Snakemake, check what edits invalidate; return the first report's bytes."""
     # --- Snakemake: full run, then targeted invalidation.
     smk = copy_project(tmp_path / "snakemake")
-    snakemake(smk, "reports/thesis_tables.pdf")
+    snakemake(smk, "reports/thesis_tables.pdf", timeout=1800)  # shares 2 cores with the DVC build and a worker
     pdf = (smk / "reports/thesis_tables.pdf").read_bytes()
     table = (smk / "reports/tables/table_3_2.csv").read_text()
     assert "16.90 ± 0.09" in table  # thesis SRVP SM-MNIST PSNR beside ours

@@ -22,8 +22,8 @@ def test_resize_shorter_side_nearest_then_centre_crop():
 
 def test_flowers_synthetic_roundtrip_and_swapped_splits(tmp_path):
     synthetic_sources.write_flowers(tmp_path, 14, seed=1)
-    ids = flowers.read_setid(tmp_path / "setid.mat")
-    arrays, has = flowers.load(tmp_path, 16)
+    ids = flowers.read_setid(tmp_path / "setid.mat", verify=False)
+    arrays, has = flowers.load(tmp_path, 16, verify=False)
     assert has
     assert len(arrays["train_images"]) == len(ids["train"]) == len(scipy.io.loadmat(tmp_path / "setid.mat")["tstid"].ravel())
     assert arrays["test_images"].shape[1:] == (16, 16, 3)
@@ -47,7 +47,7 @@ def test_lfw_split_is_identity_disjoint_and_deterministic():
 
 def test_lfw_synthetic_train_is_unlabelled(tmp_path):
     synthetic_sources.write_lfw(tmp_path, 16, seed=2)
-    arrays, has = lfw.load(tmp_path, 16)
+    arrays, has = lfw.load(tmp_path, 16, verify=False)
     assert not has and arrays["train_masks"].shape[0] == 0
     assert len(arrays["val_images"]) == len(arrays["val_masks"]) > 0
 
@@ -78,13 +78,13 @@ def test_bad_inputs_name_the_file(tmp_path):
     synthetic_sources.write_flowers(tmp_path, 12, seed=0)
     _drop_member(tmp_path / "102segmentations.tgz", "segmim/segmim_00003")
     with pytest.raises(DataError, match="segmim_00003"):
-        flowers.load(tmp_path, 16)
+        flowers.load(tmp_path, 16, verify=False)
     (tmp_path / "102flowers.tgz").write_bytes(b"not a tar archive")
     with pytest.raises(DataError, match="102flowers.tgz"):
-        flowers.load(tmp_path, 16)
+        flowers.load(tmp_path, 16, verify=False)
     (tmp_path / "102flowers.tgz").unlink()
     with pytest.raises(DataError, match="102flowers.tgz is missing"):
-        flowers.load(tmp_path, 16)
+        flowers.load(tmp_path, 16, verify=False)
 
 
 def test_cmnist_scenes():
