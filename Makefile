@@ -1,5 +1,6 @@
 # weakgen: two commands on a fresh machine.
-#   make report   create .venv if absent, install the pinned stack, build reports/thesis_tables.pdf (smoke profile)
+#   make report   create .venv if absent, install the pinned stack, build reports/thesis_tables.pdf (smoke profile),
+#                 then Snakemake's HTML report reports/report.html (REPORT_HTML=reports/report.zip for a large one)
 #   make test     same set-up, then the test suite
 # Other targets: make venv | repro (dvc repro with the venv on PATH) | dvc-export | bench | clean
 PYTHON ?= python3
@@ -7,6 +8,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.weakgen-stamp
 PROFILE ?= smoke
+REPORT_HTML ?= reports/report.html
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 .PHONY: venv report test repro dvc-export bench clean
@@ -21,7 +23,8 @@ $(STAMP): requirements.lock requirements-nodeps.txt
 venv: $(STAMP)
 
 report: $(STAMP)
-	$(VENV)/bin/snakemake --cores all reports/thesis_tables.pdf --config profile=$(PROFILE)
+	$(VENV)/bin/snakemake --cores all reports/thesis_tables.pdf html_report --config profile=$(PROFILE)
+	$(VENV)/bin/snakemake --report $(REPORT_HTML) --config profile=$(PROFILE)
 
 test: $(STAMP)
 	$(PY) -m pytest -n 2 --dist loadfile
@@ -36,4 +39,4 @@ bench: $(STAMP)
 	@for b in benchmarks/*.py; do echo "# $$b"; $(PY) $$b; done
 
 clean:
-	rm -rf results data/processed reports logs .snakemake
+	rm -rf results/*/ data/processed reports/figures reports/tables reports/*.pdf reports/*.html reports/*.zip reports/html logs .snakemake

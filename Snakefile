@@ -4,6 +4,7 @@
 #
 #   snakemake --cores all reports/thesis_tables.pdf                  # default profile (smoke)
 #   snakemake --cores all reports/thesis_tables.pdf --config profile=paper
+#   snakemake --cores all && snakemake --report reports/report.html  # PDF, then Snakemake's HTML report
 import os
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ sys.path.insert(0, os.getcwd())
 from stages import paths
 from stages.errors import WeakgenError
 from stages.graph import build_graph
+from stages.html_report import html_stage, items
 from stages.registry import check_profile, load_params
 
 # params.yaml is read by the registry (schema-validated, errors with line and column), not by `configfile:`.
@@ -28,8 +30,15 @@ try:
     PARAMS = load_params("params.yaml")
     PROFILE = check_profile(PARAMS, config.get("profile"))
     GRAPH = build_graph(PARAMS, PROFILE)
+    # The HTML report's results (figures, tables, training curves), flagged on the rules that write them, and
+    # the rule that writes their captions and draws the curves (Snakemake only; not a DVC stage).
+    REPORT_ITEMS = {item.path: item for item in items(PARAMS, PROFILE, GRAPH)}
+    HTML = html_stage(PROFILE, list(REPORT_ITEMS.values()))
 except WeakgenError as exc:
     sys.exit(f"error: {exc}")
+
+config["profile"] = PROFILE  # for the report's front page (workflow/report/workflow.rst)
+report: "workflow/report/workflow.rst"
 
 # Stage commands call `python`: make it the interpreter that runs Snakemake (the project's venv).
 shell.prefix(f"set -o pipefail; export PATH={Path(sys.executable).parent}:$PATH; ")
@@ -39,13 +48,20 @@ shell.prefix(f"set -o pipefail; export PATH={Path(sys.executable).parent}:$PATH;
 TORCH_THREADS = PARAMS["profiles"][PROFILE].get("torch_threads")
 
 
+def outputs(st):
+    """A stage's outputs, those that are results of the HTML report flagged with their caption and place."""
+    return [report(out, caption=it.caption, category=it.category, subcategory=it.subcategory, labels=it.labels)
+            if (it := REPORT_ITEMS.get(out)) else out for out in st.outs]
+
+
 rule all:
     default_target: True
     input:
         paths.REPORT,
+        HTML.outs,
 
 
-for st in GRAPH:
+for st in GRAPH + [HTML]:
 
     rule:
         name:
@@ -53,7 +69,7 @@ for st in GRAPH:
         input:
             st.deps,
         output:
-            st.outs,
+            outputs(st),
         params:
             cmd=st.shell,
             digest=st.digest,

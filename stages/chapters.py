@@ -69,6 +69,11 @@ def chapter_of_family(name: str) -> Chapter:
     return next(ch for ch in chapters() if any(f.name == name for f in ch.families))
 
 
+def chapter_of_figure_kind(name: str) -> Chapter:
+    figure_kind(name)
+    return next(ch for ch in chapters() if any(f.name == name for f in ch.figures))
+
+
 def names(attr: str) -> list[str]:
     """Declared names of ``attr`` (families, figures, datasets) over every chapter."""
     return sorted(_index(attr))

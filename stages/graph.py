@@ -31,6 +31,7 @@ class Stage:
     metrics: list[str] = field(default_factory=list)   # outs that are metrics JSON (DVC `metrics:`)
     plots: list[str] = field(default_factory=list)     # outs that are training curves (DVC `plots:`)
     extra: dict = field(default_factory=dict)          # report_table: an extra table the report renders
+    chapter: str = ""                                  # title of its thesis chapter (HTML report category)
 
     def __post_init__(self):
         # Snakemake rule names must be identifiers; DVC accepts the same names.
@@ -128,14 +129,26 @@ def _figure_stages(params: dict, profile: str, exps: list[str]) -> list[Stage]:
         if not all(e in exps for e in involved):
             continue
         kind = chapters.figure_kind(spec["kind"], f"figures.{fig}.kind: ")
-        stages.append(resolve_target(kind.stage)(params, profile, fig, spec, involved))
+        stages += _in_chapter([resolve_target(kind.stage)(params, profile, fig, spec, involved)],
+                              _figure_chapter(spec["kind"]))
     return sorted(stages, key=lambda st: _thesis_order(params, st))
+
+
+def figure_number(fig: str, spec: dict) -> str:
+    """The thesis number of a figure: ``number`` names figures that share one (Fig 5.4 for each dataset:
+    "5.4 (Flowers)"), otherwise the id says it (fig-3-11 -> 3.11)."""
+    return spec.get("number") or fig.removeprefix("fig-").replace("-", ".")
+
+
+def stage_arg(st: Stage, flag: str) -> str | None:
+    """The value of ``flag`` in a stage's command (e.g. its --figure or --experiment), None without one."""
+    return st.cmd[st.cmd.index(flag) + 1] if flag in st.cmd else None
 
 
 def _thesis_order(params: dict, st: Stage) -> tuple:
     """Sort key putting figures in thesis order (3.5 before 3.11 before 5.4), whatever params.yaml's order."""
-    fig = st.cmd[st.cmd.index("--figure") + 1]
-    number = params["figures"][fig].get("number") or fig.removeprefix("fig-").replace("-", ".")
+    fig = stage_arg(st, "--figure")
+    number = figure_number(fig, params["figures"][fig])
     head = number.split(" ")[0]
     return tuple(int(p) if p.isdigit() else 0 for p in head.split(".")), number
 
@@ -156,13 +169,30 @@ def _table_stages(params: dict, profile: str, exps: list[str]) -> list[Stage]:
             name=f"table_{table.replace('.', '_')}", cmd=cmd,
             deps=step_code("tables") + [paths.REFERENCE_NUMBERS] + [paths.metrics(profile, e) for e in members],
             outs=[paths.table(table)], params=[f"experiments.{e}.report" for e in members],
-            digest=config_digest(members),
+            digest=config_digest(members), chapter=_experiment_chapter(params, members[0]),
         ))
     return stages
 
 
 def _chapter_stages(params: dict, profile: str, exps: list[str]) -> list[Stage]:
-    return [st for ch in chapters.chapters() if ch.stages for st in resolve_target(ch.stages)(params, profile, exps)]
+    return [st for ch in chapters.chapters() if ch.stages
+            for st in _in_chapter(resolve_target(ch.stages)(params, profile, exps), ch.title)]
+
+
+def _in_chapter(stages: list[Stage], title: str) -> list[Stage]:
+    """Tag stages with their chapter (the HTML report groups results by chapter); keeps a chapter's own tag."""
+    for st in stages:
+        st.chapter = st.chapter or title
+    return stages
+
+
+def _experiment_chapter(params: dict, exp: str) -> str:
+    return chapters.chapter_of_family(params["experiments"][exp]["model"]).title
+
+
+def _figure_chapter(kind: str) -> str:
+    """Title of the chapter that declares figure kind ``kind``."""
+    return chapters.chapter_of_figure_kind(kind).title
 
 
 def _needed_dataset_stages(params: dict, profile: str, consumers: list[Stage]) -> list[Stage]:
@@ -196,7 +226,8 @@ def _report_stage(profile: str, tables: list[Stage], extras: list[Stage], figure
 def build_graph(params: dict, profile: str) -> list[Stage]:
     """All stages of ``profile`` in dependency order, ending with the report."""
     exps = enabled_experiments(params, profile)
-    stages = [st for exp in exps for st in _experiment_stages(params, profile, exp)]
+    stages = [st for exp in exps for st in _in_chapter(_experiment_stages(params, profile, exp),
+                                                         _experiment_chapter(params, exp))]
     stages += _chapter_stages(params, profile, exps)
     figures = _figure_stages(params, profile, exps)
     tables = _table_stages(params, profile, exps)
