@@ -1,6 +1,6 @@
 """Code dependencies of a stage, derived from the imports of its entry modules (never from hand lists).
 
-``code_files("stages.video.train")`` is the module's file plus, transitively, every project module it
+``code_files("stages.<chapter>.train")`` is the module's file plus, transitively, every project module it
 imports (``stages.*`` and ``models.*``; third-party packages are pinned by requirements.lock instead),
 lazily imported ones included, and the ``__init__.py`` of each package on the way. Chapter declarations
 reach other modules only through ``"module:function"`` strings, so a graph builder names the entry modules
@@ -17,7 +17,7 @@ PROJECT_PACKAGES = ("stages", "models")
 
 
 def module_of(target: str) -> str:
-    """'stages.video.train:train' -> 'stages.video.train'."""
+    """'package.module:function' -> 'package.module'."""
     return target.partition(":")[0]
 
 

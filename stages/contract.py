@@ -76,7 +76,6 @@ class Dataset:
     raw: tuple[str, ...] = ()
     download: str | None = None                        # None: nothing to fetch (embedded or derived data)
     synthetic: str | None = None
-    reads: tuple[str, ...] = ()                        # datasets whose processed files the preprocess reads
     resources: Resources = LIGHT
 
 
@@ -89,8 +88,8 @@ class TableFormat:
 
 @dataclass(frozen=True)
 class Chapter:
-    name: str                                          # package name under stages/, e.g. "video"
-    title: str                                         # e.g. "3.2 SRVP video prediction"
+    name: str                                          # package name under stages/
+    title: str                                         # thesis section number and name, as the report shows it
     families: tuple[Family, ...] = ()
     figures: tuple[FigureKind, ...] = ()
     datasets: tuple[Dataset, ...] = ()

@@ -60,11 +60,6 @@ def model_code(family: str) -> list[str]:
     return code_files(chapters.family(family).model)
 
 
-def dataset_code(name: str) -> list[str]:
-    ds = chapters.dataset(name)
-    return code_files(*[t for t in (ds.preprocess, ds.download) if t])
-
-
 def experiment_stage(step: str, exp: str, profile: str, *, family: str, deps: list[str], outs: list[str],
                      params: list[str], digest_of, resources: Resources | None = None,
                      resources_override: dict | None = None, **kwargs) -> Stage:
@@ -85,7 +80,7 @@ def _dataset_stages(params: dict, profile: str) -> list[Stage]:
         decl = chapters.dataset(name, f"datasets.{name}: ")
         cfg = dataset_config(params, name, profile)
         deps = step_code("preprocess", decl.preprocess)
-        reads = [*decl.reads, *([cfg["digits_from"]] if cfg.get("digits_from") else [])]
+        reads = [cfg["digits_from"]] if cfg.get("digits_from") else []
         for other in reads:
             deps += paths.processed_files(profile, other)
         if cfg.get("source") == "official" and decl.download:

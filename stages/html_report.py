@@ -61,7 +61,7 @@ def _extra_place(csv_path: str, profile: str) -> tuple[Callable, Callable]:
 def items(params: dict, profile: str, graph: list[Stage]) -> list[Item]:
     """The report items of a graph: its figures, thesis tables, tables beyond the thesis and training curves."""
     out: list[Item] = []
-    curves: dict[str, list[Stage]] = {}               # experiment -> its training stages (ReDO: one per run)
+    curves: dict[str, list[Stage]] = {}               # experiment -> its training stages (one per run where a family trains several)
     for st in graph:
         module = st.cmd[2] if st.cmd[:2] == ["python", "-m"] else None
         if module == "stages.figures":

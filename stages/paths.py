@@ -36,22 +36,24 @@ def run_dir(profile: str, experiment: str) -> str:
     return f"results/{profile}/{experiment}"
 
 
-def checkpoint(profile: str, experiment: str) -> str:
-    return f"{run_dir(profile, experiment)}/checkpoint.pt"
+def outputs_dir(profile: str, experiment: str, run: int | None = None) -> str:
+    """Where a training's kept outputs go: the experiment folder, or ``run<k>/`` for one of several runs."""
+    return run_dir(profile, experiment) + ("" if run is None else f"/run{run}")
 
 
-def train_state(profile: str, experiment: str) -> str:
-    """Resumable training state: deliberately not a declared output, so orchestrators never delete it."""
-    return f"{run_dir(profile, experiment)}/run/train_state.pt"
+def state_dir(profile: str, experiment: str, run: int | None = None) -> str:
+    """Resumable state, JSON-lines log and config.json: deliberately not declared outputs, so orchestrators
+    never delete them (``run/``, or ``run<k>/`` beside that run's outputs)."""
+    return f"{run_dir(profile, experiment)}/run" + ("" if run is None else str(run))
 
 
-def train_log(profile: str, experiment: str) -> str:
-    return f"{run_dir(profile, experiment)}/run/train_log.jsonl"
+def checkpoint(profile: str, experiment: str, run: int | None = None) -> str:
+    return f"{outputs_dir(profile, experiment, run)}/checkpoint.pt"
 
 
-def train_curve(profile: str, experiment: str) -> str:
-    """The training log as one JSON list, written when training ends (DVC `plots:` reads it)."""
-    return f"{run_dir(profile, experiment)}/train_log.json"
+def train_curve(profile: str, experiment: str, run: int | None = None) -> str:
+    """The training curve as one JSON list, written when training ends (DVC `plots:` reads it)."""
+    return f"{outputs_dir(profile, experiment, run)}/train_log.json"
 
 
 def samples(profile: str, experiment: str) -> str:

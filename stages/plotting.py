@@ -1,6 +1,6 @@
 """The one renderer of image-grid figures: labelled rows of equally sized tiles -> deterministic PNG bytes.
 
-Every chapter's qualitative figure (video frames, MV-BiGAN samples, ReDO redraws) is a grid of tiles with
+Every chapter's qualitative figure (frames, samples, redraws) is a grid of tiles with
 row labels on the left and optional column labels on top; ``png_bytes`` also serves plots drawn with
 matplotlib directly. PNGs carry no timestamp or software tag, so a figure redrawn from the same inputs has
 the same bytes.

@@ -21,11 +21,9 @@ from stages.errors import ConfigError
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PARAMS = Path("params.yaml")
 SCHEMA_PATH = ROOT / "workflow" / "schemas" / "params.schema.yaml"
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's safe loader: 10x faster on every dry run
-
-
 def safe_load(text: str):
-    return yaml.load(text, Loader=_LOADER)
+    """yaml.safe_load with libyaml's safe loader when present (10x faster on every dry run)."""
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 def deep_merge(base: dict, override: dict) -> dict:

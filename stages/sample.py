@@ -1,7 +1,7 @@
 """Draw and score the samples an evaluation protocol needs: ``python -m stages.sample --experiment X``.
 
-Dispatches to the sample step of the experiment's model family (chapter 3.2's families write
-results/<profile>/<experiment>/samples.h5; see stages/video/sample.py). Families without a sample step
+Dispatches to the sample step of the experiment's model family, declared by its chapter (it writes
+results/<profile>/<experiment>/samples.h5 for the evaluate step). Families without a sample step
 (their evaluation samples as it scores) say so in one ``error:`` line.
 """
 from __future__ import annotations

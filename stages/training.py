@@ -10,7 +10,7 @@
 - atomic state saves every ``checkpoint_interval`` steps, a progress bar, ``--stop-after-steps``;
 - checkpoint selection: the weights with the best validation score, or the last ones;
 - ``config.json``: the resolved experiment, dataset and protocol configuration, in the run folder;
-- restarts: a validation may ask for a fresh initialisation (ReDO's collapsed masks); the log position is
+- restarts: a validation may ask for a fresh initialisation (e.g. collapsed segmentation masks); the log position is
   then (restarts, step).
 
 Reproducibility rule: every random draw of a training step comes from a generator seeded by (seed, step)
@@ -27,7 +27,7 @@ import os
 import shutil
 import socket
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -69,7 +69,6 @@ class RunSpec:
     resume: bool = True
     stop_after: int | None = None
     is_main: bool = True              # under DDP only rank 0 validates, logs and writes
-    state_extra: dict = field(default_factory=dict)
 
     @property
     def state_path(self) -> Path:
@@ -257,10 +256,10 @@ def experiment_spec(args, params: dict, profile: str, *, digest: str, total: int
     from stages.registry import dataset_config, experiment_config
 
     cfg = experiment_config(params, args.experiment, profile)
-    base = Path(paths.run_dir(profile, args.experiment))
-    folder, out = (base / "run", base) if run is None else (base / f"run{run}", base / f"run{run}")
     config = {"experiment": cfg, "dataset": dataset_config(params, cfg["dataset"], profile), "run": run}
-    return RunSpec(name=args.experiment if run is None else f"{args.experiment} run {run}", folder=folder,
-                   checkpoint=out / "checkpoint.pt", curve=out / "train_log.json", digest=digest, total=total,
+    return RunSpec(name=args.experiment if run is None else f"{args.experiment} run {run}",
+                   folder=Path(paths.state_dir(profile, args.experiment, run)),
+                   checkpoint=Path(paths.checkpoint(profile, args.experiment, run)),
+                   curve=Path(paths.train_curve(profile, args.experiment, run)), digest=digest, total=total,
                    config=config, log_interval=log_interval, checkpoint_interval=checkpoint_interval,
                    resume=not args.no_resume, stop_after=args.stop_after_steps, **options)

@@ -14,7 +14,7 @@ from stages import paths
 from stages.errors import atomic_path, write_json_atomic
 from stages.metrics.segmentation import hard_regions, score_masks
 from stages.redo.data import SegmentationData, segment_all
-from stages.redo.files import run_checkpoint, segmentation_file
+from stages.redo.files import segmentation_file
 from stages.redo.train import load_redo
 from stages.registry import experiment_config
 from stages.runtime import select_device
@@ -34,7 +34,7 @@ def evaluate(args, params: dict, profile: str) -> int:
     per_run: dict[str, list[float]] = {}
     kept = {}
     for run in range(tr["runs"]):
-        model, _ = load_redo(run_checkpoint(profile, exp, run), device)
+        model, _ = load_redo(paths.checkpoint(profile, exp, run), device)
         for split in ("train", "test"):
             if not data.labelled(split):
                 continue

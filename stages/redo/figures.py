@@ -19,7 +19,7 @@ from stages import paths
 from stages.datasets.arrays import load_npz
 from stages.errors import DataError
 from stages.plotting import png_bytes, render_grid
-from stages.redo.files import run_checkpoint, segmentation_file
+from stages.redo.files import segmentation_file
 from stages.registry import experiment_config
 
 PALETTE = np.array([[255, 255, 255], [30, 30, 30], [220, 60, 40], [40, 120, 220], [60, 180, 80], [230, 180, 30]], np.uint8)
@@ -57,7 +57,7 @@ def redraws(params: dict, profile: str, spec: dict) -> tuple[bytes, str]:
     from stages.redo.train import load_redo
 
     data = SegmentationData(cfg, profile)
-    model, _ = load_redo(run_checkpoint(profile, exp, 0), torch.device("cpu"))
+    model, _ = load_redo(paths.checkpoint(profile, exp, 0), torch.device("cpu"))
     n_rows, n_draws = spec.get("n_rows", 4), spec.get("n_redraws", 4)
     test_x, test_y = data.images["test"], data.masks["test"]
     idx = np.linspace(0, len(test_x) - 1, min(n_rows, len(test_x))).round().astype(int)

@@ -13,15 +13,6 @@ def data_files(cfg: dict, profile: str) -> list[str]:
     return [f for name in experiment_datasets(cfg) for f in paths.processed_files(profile, name)]
 
 
-def run_checkpoint(profile: str, exp: str, run: int) -> str:
-    """The kept weights of ReDO run ``run`` (results/<profile>/<experiment>/run<k>/, beside its state)."""
-    return f"{paths.run_dir(profile, exp)}/run{run}/checkpoint.pt"
-
-
-def run_curve(profile: str, exp: str, run: int) -> str:
-    return f"{paths.run_dir(profile, exp)}/run{run}/train_log.json"
-
-
 def segmentation_file(profile: str, exp: str) -> str:
     """Run 0's test masks and per-image scores, written by the evaluation for the figures."""
     return f"{paths.run_dir(profile, exp)}/segmentation.npz"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from stages import chapters, paths
 from stages.graph import Stage, cli, experiment_stage, figure_stage, model_code, step_code
-from stages.redo.files import data_files, run_checkpoint, run_curve, segmentation_file
+from stages.redo.files import data_files, segmentation_file
 from stages.registry import config_digest, experiment_config
 
 
@@ -16,7 +16,7 @@ def experiment_stages(params: dict, profile: str, exp: str) -> list[Stage]:
     train_resources = chapters.family("redo").resources_for("train").merged(override.get("train"))
     stages, ckpts = [], []
     for run in range(cfg["train"]["runs"]):
-        ckpt, curve = run_checkpoint(profile, exp, run), run_curve(profile, exp, run)
+        ckpt, curve = paths.checkpoint(profile, exp, run), paths.train_curve(profile, exp, run)
         ckpts.append(ckpt)
         stages.append(Stage(
             name=f"train_{exp}_run{run}",
@@ -54,5 +54,5 @@ def figure_stage_for(params: dict, profile: str, fig: str, spec: dict, involved:
         cfg = experiment_config(params, exp, profile)
         deps += [paths.metrics(profile, exp)] + data_files(cfg, profile)
         if cfg["family"] == "redo":
-            deps += [run_checkpoint(profile, exp, 0), segmentation_file(profile, exp)]
+            deps += [paths.checkpoint(profile, exp, 0), segmentation_file(profile, exp)]
     return figure_stage(fig, spec, profile, deps)
