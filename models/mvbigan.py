@@ -8,7 +8,8 @@ Five networks: E (y -> Gaussian over z), G (z -> y), H (set of views -> Gaussian
 and D2 on (views, z). Objective (Eq. 3.5, with A2's log(1 - D) reading): a BiGAN term matching
 p_E(y, z) with p_G(y, z) (D1), a term matching p_E(v, z) with p_H(v, z) (D2), and
 lambda * sum KL(p_H(z|v') || p_H(z|v)) over successive sets v subset v' of a randomly grown sequence.
-E, G and H use the non-saturating generator loss; each step updates D1 and D2 first, then E, G and H.
+E, G and H use the non-saturating generator loss; each step updates D1 and D2 first, then E, G and H
+(scored by D1 and D2 with their batch norm on running statistics; see ``generator_loss``).
 
 Views are a list of tensors (one per view, batch first) and a mask [B, K] saying which are present.
 A view is either a vector ({"kind": "vector", "dim": d}) or an image ({"kind": "image", "channels": c,
@@ -161,6 +162,12 @@ class PairDiscriminator(nn.Module):
         return self.head(torch.cat([a, z], dim=1)).squeeze(1)
 
 
+def pair_accuracy(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """Fraction of pairs a discriminator puts on the right side (0.5: it cannot tell them apart)."""
+    right = torch.cat([real_logits > 0, fake_logits <= 0]).float()
+    return right.mean().detach()
+
+
 # --------------------------------------------------------------------------------------------------
 # The model
 # --------------------------------------------------------------------------------------------------
@@ -243,6 +250,27 @@ class MVBiGAN(nn.Module):
         y = self.G(self.reparam(mu, var, generator))
         return y.view(b, n_samples, *y.shape[1:])
 
+    # ---------------------------------------------------------------- diagnostics
+    @torch.no_grad()
+    def inversion_error(self, y: torch.Tensor) -> torch.Tensor:
+        """Per example, the RMS distance between y and G(mu_E(y)): does G invert E (the BiGAN half)?"""
+        mu, _ = self.encode_target(y)
+        return ((self.G(mu) - y) ** 2).flatten(1).mean(1).sqrt()
+
+    @torch.no_grad()
+    def latent_gap(self, y: torch.Tensor, views: list[torch.Tensor]) -> torch.Tensor:
+        """Per example, the RMS (over z dimensions) distance between mu_H(all views) and mu_E(y): does H
+        land where E puts the target? Compare with ``latent_spread`` (the same distance between examples)."""
+        mu_e, _ = self.encode_target(y)
+        mu_h, _ = self.encode_views(views, y.new_ones(y.shape[0], self.n_views))
+        return ((mu_h - mu_e) ** 2).mean(1).sqrt()
+
+    @torch.no_grad()
+    def latent_spread(self, y: torch.Tensor) -> torch.Tensor:
+        """Per example, the RMS distance between mu_E(y) and mu_E of the next example (the scale of latent_gap)."""
+        mu_e, _ = self.encode_target(y)
+        return ((mu_e - mu_e.roll(1, 0)) ** 2).mean(1).sqrt()
+
     # ---------------------------------------------------------------- training
     def growing_masks(self, b: int, generator=None, device=None) -> torch.Tensor:
         """Per example a random order of the views; masks [K, B, K] of the nested sets of 1..K views."""
@@ -291,12 +319,26 @@ class MVBiGAN(nn.Module):
         real1, fake1, real2, fake2 = self._scores(y, views, f, detach=True)
         d1 = bce(real1, torch.ones_like(real1)) + bce(fake1, torch.zeros_like(fake1))
         d2 = bce(real2, torch.ones_like(real2)) + bce(fake2, torch.zeros_like(fake2))
-        return {"d_loss": d1 + d2, "d1": d1.detach(), "d2": d2.detach()}
+        return {"d_loss": d1 + d2, "d1": d1.detach(), "d2": d2.detach(),
+                "d1_acc": pair_accuracy(real1, fake1), "d2_acc": pair_accuracy(real2, fake2)}
 
     def generator_loss(self, y, views, f) -> dict:
-        """Non-saturating: E, G and H try to make D call their pairs the other side's."""
+        """Non-saturating: E, G and H try to make D call their pairs the other side's.
+
+        D1 and D2 score here with their batch norm in eval mode (the running statistics of their own
+        updates). With batch statistics, E is scored on statistics its own z feeds: inflating the variance
+        of p_E(z|y) shifts them and lowers its loss, so the variance grew without bound (to ~200 in 2,500
+        steps) and z_E(y) carried nothing of y for H to match (issue 16; docs/chapters/mvbigan.md).
+        """
         bce = F.binary_cross_entropy_with_logits
-        real1, fake1, real2, fake2 = self._scores(y, views, f, detach=False)
+        modes = [d.training for d in (self.D1, self.D2)]
+        self.D1.eval()
+        self.D2.eval()
+        try:
+            real1, fake1, real2, fake2 = self._scores(y, views, f, detach=False)
+        finally:
+            self.D1.train(modes[0])
+            self.D2.train(modes[1])
         g1 = bce(real1, torch.zeros_like(real1)) + bce(fake1, torch.ones_like(fake1))
         g2 = bce(real2, torch.zeros_like(real2)) + bce(fake2, torch.ones_like(fake2))
         loss = g1 + g2 + self.lam * f["kl"]

@@ -30,7 +30,13 @@ def test_quarters_chapter_end_to_end_and_resume(ci_project):
         assert train.main(["--experiment", exp, *CI]) == 0
         assert evaluate.main(["--experiment", exp, *CI]) == 0
     m = json.loads((p / "results/ci/mvbigan-mnist-4views/metrics.json").read_text())
-    assert set(m["metrics"]) == {f"{n}_k{k}" for n in ("diversity", "best_error") for k in range(1, 5)}
+    per_k = ("diversity", "best_error", "observed_error", "observed_error_chance")
+    assert set(m["metrics"]) == ({f"{n}_k{k}" for n in per_k for k in range(1, 5)}
+                                 | {"inversion_error", "latent_gap", "latent_spread", "d1_acc", "d2_acc"})
+    assert all(v["status"] == "ok" and v["n"] > 0 for v in m["metrics"].values())
+    # the training log holds the conditioning diagnostics (the learning curve of the observed-pixel error)
+    log = [json.loads(line) for line in (p / "results/ci/mvbigan-mnist-4views/run/train_log.jsonl").open()]
+    assert any("observed_error_k1" in r for r in log) and any("d1_acc" in r for r in log)
     assert m["lambda"] == pytest.approx(1e-3)
     csv = p / "reports/tables/extra_mvbigan_diversity.csv"
     assert table.main(["--profile", "ci", "--with-kl", "results/ci/mvbigan-mnist-4views/metrics.json",

@@ -1,7 +1,9 @@
 """Chapter 3.1, MV-BiGAN: the chapter's declaration.
 
 Modules: views (view settings and data), train, evaluate (diversity / best-of-N error against the number
-of views), table (that table, B.1, beyond the thesis), figures (Figs 3.5-3.8), graph (stages). MNIST and
+of views), diagnostics (does a sample agree with its views, and why not: observed-pixel error, inversion
+error, latent gap, discriminator accuracies), table (that table, B.1, beyond the thesis), figures (Figs
+3.5-3.8), graph (stages); claims.yaml holds the chapter's claims for the report's claims page. MNIST and
 CelebA are declared here, the first chapter to read them; later chapters reuse them by name.
 """
 from stages.contract import Chapter, Dataset, Family, FigureKind

@@ -6,7 +6,10 @@ the views, fixed per example by the protocol seed), draw N predictions from p_H(
 - diversity: the mean over the N(N-1)/2 pairs of samples of their per-pixel RMS distance;
 - best-of-N error: the smallest per-pixel RMS distance of a sample to the ground truth.
 
-Both are averaged over test examples with a 95% interval (1.96 std / sqrt(n)). With the KL term the
+Both are averaged over test examples with a 95% interval (1.96 std / sqrt(n)), and so are the
+conditioning diagnostics of stages/mvbigan/diagnostics.py (observed-pixel error per k and its chance level,
+BiGAN inversion error, H-to-E latent gap and spread, D1 / D2 accuracies), on the same examples and views
+(observed-pixel error averaged over up to DIAG_SAMPLES samples per example). With the KL term the
 diversity should fall as views are added; without it (lambda = 0) nothing ties p_H(z|v) for nested sets.
 Writes results/<profile>/<experiment>/metrics.json in the common format (columns diversity_k<k> and
 best_error_k<k>).
@@ -19,17 +22,13 @@ import torch
 from stages import paths
 from stages.errors import write_json_atomic
 from stages.metrics.protocol import mean_ci95
+from stages.mvbigan.diagnostics import diagnose, nested_mask
 from stages.mvbigan.views import ViewData, make_views
 from stages.registry import experiment_config
 from stages.checkpoints import load_model
 from stages.runtime import select_device, step_generator
 
-
-def nested_mask(n_examples: int, n_views: int, k: int, seed: int, device) -> torch.Tensor:
-    """[B, K] masks with the first k views of a per-example random order present (fixed by ``seed``)."""
-    order = np.argsort(np.random.default_rng(seed).random((n_examples, n_views)), axis=1)
-    rank = np.argsort(order, axis=1)
-    return torch.from_numpy((rank < k).astype(np.float32)).to(device)
+DIAG_SAMPLES = 10   # samples per example for the observed-pixel error (enough for its mean; N can be 100)
 
 
 def diversity_and_error(samples: torch.Tensor, truth: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -69,6 +68,12 @@ def evaluate(args, params: dict, profile: str) -> int:
         for name, vals in ((f"diversity_k{k}", div), (f"best_error_k{k}", err)):
             mean, half = mean_ci95(torch.cat(vals).numpy(), name)
             metrics[name] = {"status": "ok", "mean": mean, "ci95": half, "n": n}
+    # one batch: the chance level and latent spread pair each example with another one of the batch
+    diag = diagnose(model, ckpt["views"], y, views, n_samples=min(proto["n_samples"], DIAG_SAMPLES),
+                    seed=proto["seed"], device=device)
+    for key, vals in diag.items():
+        mean, half = mean_ci95(vals[np.isfinite(vals)], key)
+        metrics[key] = {"status": "ok", "mean": mean, "ci95": half, "n": int(np.isfinite(vals).sum())}
     out = {"experiment": args.experiment, "profile": profile, "model": cfg["family"], "dataset": cfg["dataset"],
            "report": cfg["report"], "lambda": ckpt["model_config"]["lam"],
            "protocol": {"n_examples": n, "n_samples": proto["n_samples"], "n_views": model.n_views,

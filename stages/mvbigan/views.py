@@ -62,6 +62,27 @@ def make_views(views_cfg: dict, y: torch.Tensor, attrs: torch.Tensor | None = No
     return [attrs.float() * 2 - 1, face]
 
 
+def observed_pixels(views_cfg: dict, views: list[torch.Tensor], mask: torch.Tensor) -> torch.Tensor:
+    """1 where a target pixel is shown by a present view, else 0 (the target's shape, batch first).
+
+    A prediction must agree with its views there whatever else it does (the observed-pixel error).
+    quarters: the present quarters; incoming: pixels revealed by a present view (a hidden pixel is exactly 0.5,
+    which no uint8 / 255 value is); attr-face: the kept upper half when the face view is present.
+    """
+    setting = views_cfg["setting"]
+    if setting == "quarters":
+        b = mask.shape[0]
+        grid = mask.view(b, 2, 1, 2, 1).expand(b, 2, 14, 2, 14)        # quarter (row, col) -> its 14x14 pixels
+        return grid.reshape(b, 784).clone()
+    if setting == "incoming":
+        seen = torch.stack([(v != 0.5).float() for v in views])           # [K, B, 784]
+        return (seen * mask.t()[:, :, None]).amax(0)
+    face = views[1]
+    upper = torch.zeros_like(face)
+    upper[:, :, : face.shape[2] // 2, :] = 1
+    return upper * mask[:, 1, None, None, None]
+
+
 class ViewData:
     """Train and test targets of one experiment (MNIST digits or CelebA faces), as uint8 arrays."""
 
