@@ -2,7 +2,7 @@
 
     srvp.py      SRVP (chapter 3.2)             svg.py       SVG-LP baseline (chapter 3.2)
     mvbigan.py   MV-BiGAN (chapter 3.1)         redo.py      ReDO and its mask network F (chapter 5)
-    blocks.py    encoders/decoders, MLPs, Gaussians, init    gan_blocks.py  SAGAN-style blocks (ReDO)
+    blocks.py    encoders/decoders, MLPs, Gaussians, init    gan_blocks.py  GAN init helpers (ReDO)
 
 The model contract: a family's class has ``from_config(cfg: dict)`` that builds it from its params.yaml
 ``model:`` block (unknown or missing keys raise ModelConfigError). Which class serves which family is

@@ -22,7 +22,7 @@ def test_binary_is_redo_rule_max_of_mask_and_complement():
     gt = (rng.random((5, 6, 6)) < 0.3).astype(int)
     soft0 = rng.random((5, 6, 6))
     s = score_masks(gt, np.stack([soft0, 1 - soft0], 1))
-    fg = soft0 > 0.5
+    fg = soft0 >= 0.5
     for i in range(5):
         accs, ious = [], []
         for pred in (fg[i], ~fg[i]):
@@ -31,6 +31,16 @@ def test_binary_is_redo_rule_max_of_mask_and_complement():
             ious.append(inter / union)
         assert s["Acc"][i] == pytest.approx(max(accs))
         assert s["IoU"][i] == pytest.approx(max(ious))
+
+
+def test_threshold_is_inclusive_and_empty_images_score_one():
+    # The authors binarise with >= 0.5: a pixel at exactly 0.5 is channel 0's.
+    soft0 = np.array([[[0.5, 0.4999], [0.7, 0.0]]])
+    assert hard_regions(np.stack([soft0, 1 - soft0], 1)).tolist() == [[[0, 1], [0, 1]]]
+    # No foreground in the truth, none predicted under the best assignment: IoU 1 (theirs: 0/0), acc 1.
+    gt = np.zeros((1, 2, 2), int)
+    s = score_masks(gt, np.stack([1 - np.zeros((1, 2, 2)), np.zeros((1, 2, 2))], 1))
+    assert s["IoU"][0] == 1.0 and s["Acc"][0] == 1.0
 
 
 def test_accuracy_and_iou_pick_their_permutations_independently():

@@ -3,13 +3,15 @@
 Stage mains are called in-process (cwd = the scratch project) to keep the test fast; the bad-input case
 runs the real CLI to check the exit status and message.
 """
+import argparse
 import csv
 import json
 
 import torch
 
-from stages import evaluate, preprocess, tables
+from stages import evaluate, import_weights, preprocess, tables
 from stages.redo import train as redo_train
+from stages.redo.weights import authors_key
 from stages.training import STOPPED_EARLY
 from tests.conftest import edit_params, stage
 
@@ -46,6 +48,24 @@ def test_flowers_train_restart_evaluate_table_and_resume(project, monkeypatch):
     rows = {r["dataset"]: r for r in csv.DictReader(out.open())}
     assert rows["Flowers"]["status"] == "ours" and "std over 2 runs" in rows["Flowers"]["notes"]
     assert rows["Flowers"]["IoU_test_thesis"].startswith("0.764")
+    assert ">= 0.5" in rows["Flowers"]["notes"]                      # the evaluation's edge rules
+
+    # Run 0's trained weights, saved in the authors' best.pth format and imported back, score the same.
+    nets = {}
+    for key, tensor in torch.load(ckpt, weights_only=True)["state_dict"].items():
+        net, inner = authors_key(key)
+        nets.setdefault(net, {})[inner] = tensor
+    before = json.loads((project / "results/ci/redo-flowers/metrics.json").read_text())
+    opts = argparse.Namespace(sizex=16, nMasks=2, nfX=2, nfD=2, nfZ=2, nfM=4, nz=4, useSelfAttG=False)  # ci block
+    torch.save({**nets, "options": opts}, project / "best.pth")
+    assert import_weights.main([*exp, "--from", "best.pth"]) == 0
+    assert evaluate.main(exp) == 0
+    again = json.loads((project / "results/ci/redo-flowers/metrics.json").read_text())
+    assert again["per_run"] == before["per_run"] and "best.pth (sha256 " in again["weights_source"]
+    assert tables.main(["--table", "5.4", *ci, "--out", str(out), "--metrics", "results/ci/redo-flowers/metrics.json",
+                        "--expect", "Flowers|ReDO"]) in (0, None)
+    notes = {r["dataset"]: r for r in csv.DictReader(out.open())}["Flowers"]["notes"]
+    assert "authors' released ReDO weights" in notes
 
 
 def test_missing_archives_fail_cleanly(project):

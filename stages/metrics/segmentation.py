@@ -1,13 +1,16 @@
 """Segmentation scores with the best region permutation per image (thesis 5.5, ReDO's evaluate).
 
-Predicted regions come from the soft masks: for n = 2, region 0 where mask 0 > 0.5 (ReDO thresholds
-channel 0 at 0.5); for n >= 3 the argmax. Ground truth holds class indices (0 = background).
+Predicted regions come from the soft masks: for n = 2, region 0 where mask 0 >= 0.5 (as the authors'
+evaluate binarises channel 0); for n >= 3 the argmax. Ground truth holds class indices (0 = background).
 For each image, independently for each metric, the assignment of predicted regions to ground-truth
 classes that maximises the score is used (per image, not per dataset: catalog A33):
 - accuracy: fraction of pixels whose assigned class equals the ground truth;
 - IoU: mean over the foreground classes (1..C-1) of the IoU of each class with its assigned region.
 For n = 2 this is exactly ReDO's rule: max of the score of channel 0 as foreground and of its complement,
 with IoU of the foreground. Assignments are enumerated (n! of them, vectorised), so n <= 6.
+Edge rule (IOU_EMPTY_RULE, stated in Table 5.4's notes): a class absent from both the ground truth and its
+assigned region scores IoU 1 (a perfect empty match), where the authors' 0/0 gives NaN; the two differ only on
+an image without foreground, which none of the Flowers, LFW and CUB test images is.
 """
 from __future__ import annotations
 
@@ -16,12 +19,13 @@ import itertools
 import numpy as np
 
 MAX_REGIONS = 6
+IOU_EMPTY_RULE = "masks binarised at >= 0.5; an image with no foreground in truth and prediction scores IoU 1 (the authors' code: 0/0)"
 
 
 def hard_regions(masks: np.ndarray) -> np.ndarray:
     """Soft masks [B, n, H, W] -> region index [B, H, W]."""
     if masks.shape[1] == 2:
-        return (masks[:, 0] <= 0.5).astype(np.int64)
+        return (masks[:, 0] < 0.5).astype(np.int64)   # region 0 where mask 0 >= 0.5
     return masks.argmax(1)
 
 

@@ -1,7 +1,8 @@
 """Chapter 5, ReDO unsupervised segmentation and its supervised baseline: the chapter's declaration.
 
 Modules: data (images, masks, batched segmentation), train (one ReDO run), evaluate (Table 5.4 over runs),
-supervised (the baseline of Fig 5.6), figures (Figs 5.4-5.9), graph (stages).
+supervised (the baseline of Fig 5.6), figures (Figs 5.4-5.9), graph (stages), weights (the authors'
+released weights as a checkpoint).
 """
 from stages.contract import Chapter, Dataset, Family, FigureKind
 
@@ -12,7 +13,8 @@ CHAPTER = Chapter(
     title="5 ReDO: unsupervised object segmentation by redrawing",
     families=(
         Family("redo", model="models.redo:ReDO", stages="stages.redo.graph:experiment_stages",
-               train="stages.redo.train:train_all_runs", evaluate="stages.redo.evaluate:evaluate"),
+               train="stages.redo.train:train_all_runs", evaluate="stages.redo.evaluate:evaluate",
+               import_weights="stages.redo.weights:convert"),
         Family("redo-supervised", model="models.redo:MaskNetwork", stages="stages.redo.graph:supervised_stages",
                train="stages.redo.supervised:train", evaluate="stages.redo.supervised:evaluate"),
     ),

@@ -12,7 +12,7 @@ import numpy as np
 
 from stages import paths
 from stages.errors import atomic_path, write_json_atomic
-from stages.metrics.segmentation import hard_regions, score_masks
+from stages.metrics.segmentation import IOU_EMPTY_RULE, hard_regions, score_masks
 from stages.redo.data import SegmentationData, segment_all
 from stages.redo.files import segmentation_file
 from stages.redo.train import load_redo
@@ -32,9 +32,11 @@ def evaluate(args, params: dict, profile: str) -> int:
     device = select_device(args.device)
     data = SegmentationData(cfg, profile)
     per_run: dict[str, list[float]] = {}
-    kept = {}
+    kept, sources = {}, []
     for run in range(tr["runs"]):
-        model, _ = load_redo(paths.checkpoint(profile, exp, run), device)
+        model, ckpt = load_redo(paths.checkpoint(profile, exp, run), device)
+        if ckpt.get("weights_source"):   # imported, not trained: the table row names the file
+            sources.append(ckpt["weights_source"])
         for split in ("train", "test"):
             if not data.labelled(split):
                 continue
@@ -52,7 +54,8 @@ def evaluate(args, params: dict, profile: str) -> int:
     out = {"experiment": exp, "profile": profile, "model": "redo", "dataset": cfg["dataset"],
            "report": cfg["report"], "runs": tr["runs"], "spread": "std",
            "protocol": {"runs": tr["runs"], "spread": "std", "n_test_images": int(len(data.images["test"]))},
-           "per_run": per_run, "metrics": metrics}
+           "note": IOU_EMPTY_RULE,   # Table 5.4's note: the evaluation's edge rules
+           "per_run": per_run, "metrics": metrics, **({"weights_source": "; ".join(sources)} if sources else {})}
     with atomic_path(segmentation_file(profile, exp)) as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, **kept)

@@ -18,6 +18,7 @@ import numpy as np
 from stages import paths
 from stages.datasets.arrays import load_npz
 from stages.errors import DataError
+from stages.metrics.segmentation import hard_regions
 from stages.plotting import png_bytes, render_grid
 from stages.redo.files import segmentation_file
 from stages.registry import experiment_config
@@ -71,7 +72,7 @@ def redraws(params: dict, profile: str, spec: dict) -> tuple[bytes, str]:
             drawn = model.draw_regions(masks, z[j:j + 1].expand(len(idx), -1, -1))
             cols.append(model.composites(x, masks, drawn))                  # [B, n, 3, H, W]
     to_u8 = lambda t: ((t.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()  # noqa: E731
-    regions = masks.argmax(1).numpy() if model.n_regions > 2 else (masks[:, 0] <= 0.5).long().numpy()
+    regions = hard_regions(masks.numpy())   # the evaluation's rule (>= 0.5 for two regions)
     rows = []
     for r, i in enumerate(idx):
         row = [test_x[i], _labels_rgb(test_y[i]), _labels_rgb(regions[r] + 1)]

@@ -1,9 +1,11 @@
-"""Chapter 5 stages: ReDO runs (one train stage per run, so a cluster runs them in parallel), their
-evaluation, the supervised baseline and the ReDO figures."""
+"""Chapter 5 stages: ReDO runs (one train stage per run, so a cluster runs them in parallel) or, where the
+experiment names released weights (``weights: {from: ...}``), one import stage writing run 0's checkpoint;
+their evaluation, the supervised baseline and the ReDO figures."""
 from __future__ import annotations
 
 from stages import chapters, paths
-from stages.graph import Stage, cli, experiment_stage, figure_stage, model_code, step_code
+from stages.errors import ConfigError
+from stages.graph import Stage, cli, experiment_stage, figure_stage, import_stage, model_code, step_code, weights_source
 from stages.redo.files import data_files, segmentation_file
 from stages.registry import config_digest, experiment_config
 
@@ -15,7 +17,15 @@ def experiment_stages(params: dict, profile: str, exp: str) -> list[Stage]:
     override = params["experiments"][exp].get("resources", {})
     train_resources = chapters.family("redo").resources_for("train").merged(override.get("train"))
     stages, ckpts = [], []
-    for run in range(cfg["train"]["runs"]):
+    released = weights_source(cfg)
+    if released:  # the authors' weights replace training (one run: their one released network)
+        if cfg["train"]["runs"] != 1:
+            raise ConfigError(f"experiments.{exp}: weights.from imports one network; set train.runs: 1 in "
+                              f"profile {profile}.")
+        ckpts = [paths.checkpoint(profile, exp, 0)]
+        stages.append(import_stage(exp, profile, family="redo", source=released, outs=ckpts, params=keys,
+                                   digest_of=[cfg["model"], cfg["weights"]]))
+    for run in range(0 if released else cfg["train"]["runs"]):
         ckpt, curve = paths.checkpoint(profile, exp, run), paths.train_curve(profile, exp, run)
         ckpts.append(ckpt)
         stages.append(Stage(

@@ -1,7 +1,8 @@
 """Chapter 3.2, SRVP video prediction and its SVG-LP baseline: the chapter's declaration.
 
 Modules: data (training/validation clips, sampling, validation PSNR), train, sample (N scored futures),
-evaluate (best-of-N PSNR/SSIM/LPIPS, FVD), figures (Figs 3.11-3.16, 3.27, 3.30), graph (stages).
+evaluate (best-of-N PSNR/SSIM/LPIPS, FVD), figures (Figs 3.11-3.16, 3.27, 3.30), graph (stages), weights
+(the authors' released SRVP weights as a checkpoint).
 """
 from stages.contract import INFER_GPU, Chapter, Dataset, Family, FigureKind, Resources, TableFormat
 
@@ -14,7 +15,8 @@ CHAPTER = Chapter(
     name="video",
     title="3.2 SRVP: stochastic latent residual video prediction",
     families=(
-        Family("srvp", model="models.srvp:SRVP", resources={"sample": INFER_GPU}, **_VIDEO),
+        Family("srvp", model="models.srvp:SRVP", resources={"sample": INFER_GPU},
+               import_weights="stages.video.weights:convert", **_VIDEO),
         Family("svg", model="models.svg:SVG", resources={"train": _SVG_TRAIN, "sample": INFER_GPU}, **_VIDEO),
     ),
     figures=tuple(FigureKind(kind, stage="stages.video.graph:figure_stage_for", draw=f"stages.video.figures:{fn}")

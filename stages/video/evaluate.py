@@ -77,6 +77,7 @@ def evaluate(args, params: dict, profile: str) -> int:
                 if name != "FVD":
                     metrics[name] = frame_metric(_numeric(h5[f"scores/{name}"][...], samples_path, name), name)
             randoms = h5["videos/random"][...] if "FVD" in proto["metrics"] else None
+            weights_source = h5.attrs.get("weights_source")
     except (OSError, KeyError) as exc:
         raise DataError(f"{samples_path} is corrupt or incomplete ({exc}): delete it and rerun the sample stage.") from exc
     if "FVD" in proto["metrics"]:
@@ -93,6 +94,8 @@ def evaluate(args, params: dict, profile: str) -> int:
                      "n_samples": proto["n_samples"], "n_cond": proto["n_cond"], "n_pred": proto["n_pred"]},
         "metrics": metrics,
     }
+    if weights_source:
+        out["weights_source"] = str(weights_source)
     write_json_atomic(paths.metrics(profile, args.experiment), out)
     summary = ", ".join(f"{k} {v['mean']:.4g} ± {v['ci95'] or 0:.2g}" for k, v in metrics.items() if v["status"] == "ok")
     print(f"wrote {paths.metrics(profile, args.experiment)}: {summary}")

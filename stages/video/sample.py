@@ -58,7 +58,7 @@ def sample(args, params: dict, profile: str) -> int:
     if videos.ndim != 5 or videos.shape[1] < n_cond + n_pred:
         raise DataError(f"{test_path}: test videos have shape {videos.shape}; the protocol needs "
                         f"[N, >= {n_cond + n_pred}, C, H, W]. Delete it and rerun its preprocess stage.")
-    model, _ = load_model(paths.checkpoint(profile, args.experiment), device)
+    model, ckpt = load_model(paths.checkpoint(profile, args.experiment), device)
     scorers = frame_scorers([m for m in proto["metrics"] if m != "FVD"], device)
 
     n_seq = videos.shape[0]
@@ -94,6 +94,8 @@ def sample(args, params: dict, profile: str) -> int:
         with h5py.File(tmp, "w") as h5:
             h5.attrs.update({"experiment": args.experiment, "profile": profile, "n_cond": n_cond,
                              "n_pred": n_pred, "n_samples": n_samples, "test_set": test_path})
+            if ckpt.get("weights_source"):  # imported, not trained: the report names the file (evaluate)
+                h5.attrs["weights_source"] = ckpt["weights_source"]
             for name, arr in scores.items():
                 h5.create_dataset(f"scores/{name}", data=arr)
             for name, arr in kept.items():

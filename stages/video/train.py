@@ -17,6 +17,15 @@ from stages.training import experiment_spec, run_training
 from stages.video.data import VideoData, lr_at, to_float_video, validate_psnr
 
 
+def make_optimizer(model: torch.nn.Module, lr: float, device: torch.device) -> torch.optim.Optimizer:
+    """Adam, fused (one pass over every parameter instead of about ten) where torch has it for the device:
+    3x less optimiser time on CPU (benchmarks/srvp_step.py). Equal to the loop version up to float rounding."""
+    try:
+        return torch.optim.Adam(model.parameters(), lr=lr, fused=device.type in ("cpu", "cuda"))
+    except RuntimeError:  # e.g. a device without a fused implementation
+        return torch.optim.Adam(model.parameters(), lr=lr)
+
+
 def _shard_generator(seed: int, step: int, shard: int, n_shards: int, device: torch.device) -> torch.Generator:
     """One batch, one process: the generator of the single-shard code path (unchanged SM-MNIST results)."""
     if n_shards == 1:
@@ -31,7 +40,7 @@ class VideoJob:
         torch.manual_seed(self.tr["seed"])  # parameter initialisation (identical on every rank)
         self.model = build_model(cfg["family"], cfg["model"]).to(device)
         self.trainer = distributed.wrap(self.model, ctx, device)
-        self.optim = torch.optim.Adam(self.model.parameters(), lr=self.tr["lr"])
+        self.optim = make_optimizer(self.model, self.tr["lr"], device)
         self.data = VideoData(cfg, ds_cfg, profile)
         self.n_cond = cfg.get("protocol", {}).get("n_cond", 5)
         self.model.train()
