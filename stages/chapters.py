@@ -19,6 +19,8 @@ from stages.errors import ConfigError
 CHAPTERS = [
     "stages.mvbigan",   # 3.1 MV-BiGAN
     "stages.video",     # 3.2 SRVP video prediction
+    "stages.motion",    # 4.1 motion capture (Emilya)
+    "stages.gmv",       # 4.2 GMV / CGMV multi-view generation
     "stages.redo",      # 5   ReDO unsupervised segmentation
 ]
 EXTRA_ENV = "WEAKGEN_CHAPTERS"
@@ -84,10 +86,15 @@ def protocol_kinds() -> list[str]:
 
 
 def table_format(table: str) -> TableFormat:
+    """The format of ``table``: every chapter that fills rows of it may declare one; they are merged (a chapter
+    kept outside stages/ can add rows, decimals or not-re-run rows to a thesis table another chapter owns)."""
+    decimals: dict[str, int] = {}
+    not_rerun: frozenset = frozenset()
     for ch in chapters():
         if table in ch.tables:
-            return ch.tables[table]
-    return TableFormat()
+            decimals.update(ch.tables[table].decimals)
+            not_rerun |= ch.tables[table].not_rerun
+    return TableFormat(decimals=decimals, not_rerun=not_rerun)
 
 
 def schema_files() -> list[str]:

@@ -5,6 +5,7 @@ class (declared by its chapter, stages/chapters.py) rebuilds the network from it
 """
 from __future__ import annotations
 
+import pickle
 import shutil
 from pathlib import Path
 
@@ -33,6 +34,30 @@ def load_checkpoint(path: str | Path, device="cpu", stage: str = "train") -> dic
     if not isinstance(payload, dict):
         raise DataError(f"{path} is not a weakgen checkpoint (a dict): delete it and rerun its {stage} stage.")
     return payload
+
+
+def load_foreign(path: str | Path) -> object:
+    """A weights file written by someone else's code (released checkpoints), read without running code.
+
+    ``torch.load(weights_only=True)`` with only ``argparse.Namespace`` allow-listed (released files keep
+    their training options in one), mapped to cpu. A missing, truncated or corrupt file, or one whose
+    pickle asks for anything but tensors, containers and a Namespace, is a DataError naming the file."""
+    import argparse
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path} is missing: put the released weights file there (see docs/weights.md).")
+    try:
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        why = next((line.strip() for line in str(exc).splitlines() if "GLOBAL" in line), "")
+        raise DataError(f"{path} is not a plain weights file: its pickle asks to run or build objects "
+                        f"other than tensors{f' ({why})' if why else ''}; refusing to load it. Use the "
+                        f"authors' released file, unmodified.") from exc
+    except Exception as exc:  # truncated zip, bad magic number, EOF: torch raises several types
+        raise DataError(f"{path} cannot be read as a torch weights file ({exc}); it may be truncated or "
+                        f"corrupt: download it again.") from exc
 
 
 def load_state(path: Path, device) -> dict | None:

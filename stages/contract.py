@@ -11,6 +11,11 @@ Signatures of the named callables:
     Family.train       (args, params, profile) -> exit status               ``python -m stages.train``
     Family.sample      (args, params, profile) -> exit status               ``python -m stages.sample``
     Family.evaluate    (args, params, profile) -> exit status               ``python -m stages.evaluate``
+    Family.import_weights (source: Path, cfg: dict) -> checkpoint payload   ``python -m stages.import_weights``
+                       cfg is ``registry.experiment_config(params, exp, profile)``; the payload (family,
+                       model_config, state_dict, weights_source: one line naming the file) goes to
+                       ``checkpoints.save_checkpoint``. DataError for file problems, ConfigError when the
+                       file's options contradict the experiment (naming the option and both values).
     FigureKind.stage   (params, profile, figure, spec, experiments) -> Stage
     FigureKind.draw    (params, profile, spec) -> (PNG bytes, caption)
     Dataset.preprocess (dataset_cfg, profile) -> None                       writes ``Dataset.processed``
@@ -54,6 +59,7 @@ class Family:
     evaluate: str | None = None
     sample: str | None = None
     ddp: bool = False                                  # may be relaunched under torchrun (WEAKGEN_NPROC)
+    import_weights: str | None = None                  # released-weights converter (see below)
     resources: dict[str, Resources] = field(default_factory=dict)   # step (train, sample, ...) -> defaults
 
     def resources_for(self, step: str) -> Resources:

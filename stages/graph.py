@@ -13,9 +13,11 @@ import shlex
 from dataclasses import dataclass, field
 
 from stages import chapters, paths
+from stages.claims import claims_stage
 from stages.cli import resolve_target
 from stages.code_deps import code_files
 from stages.contract import LIGHT, Resources
+from stages.errors import ConfigError
 from stages.registry import config_digest, dataset_config, enabled_experiments, experiment_config
 
 
@@ -72,6 +74,29 @@ def experiment_stage(step: str, exp: str, profile: str, *, family: str, deps: li
                  deps=step_code(step, getattr(fam, step)) + deps, outs=outs, params=params,
                  digest=config_digest(digest_of),
                  resources=(resources or fam.resources_for(step)).merged(resources_override), **kwargs)
+
+
+def import_stage(exp: str, profile: str, *, family: str, source: str, outs: list[str], params: list[str],
+                 digest_of, source_files: list[str] | None = None) -> Stage:
+    """The stage that turns released weights at ``source`` (an experiment's ``weights: {from: ...}``) into
+    the checkpoint(s) ``outs`` the train stage would have written: ``python -m stages.import_weights``.
+
+    ``outs[0]`` is the checkpoint (the command's ``--out``). ``source_files``: the files inside a ``source``
+    folder the stage reads (its inputs; default the folder itself), so a dry run names a missing user file."""
+    fam = chapters.family(family)
+    if not fam.import_weights:
+        raise ConfigError(f"experiments.{exp}.weights: model family {family} has no released-weights "
+                          f"converter; remove the weights entry (or add Family.import_weights).")
+    cmd = cli("import_weights", "--experiment", exp, "--profile", profile, "--from", source, "--out", outs[0])
+    return Stage(name=f"import_{exp}", cmd=cmd,
+                 deps=step_code("import_weights", fam.import_weights) + model_code(family)
+                 + (source_files or [source.rstrip("/")]),
+                 outs=outs, params=params, digest=config_digest([digest_of, source]), resources=LIGHT)
+
+
+def weights_source(cfg: dict) -> str | None:
+    """The released-weights path of a resolved experiment config (its ``weights: {from: ...}``), or None."""
+    return (cfg.get("weights") or {}).get("from")
 
 
 def _dataset_stages(params: dict, profile: str) -> list[Stage]:
@@ -148,23 +173,27 @@ def _thesis_order(params: dict, st: Stage) -> tuple:
     return tuple(int(p) if p.isdigit() else 0 for p in head.split(".")), number
 
 
+def report_files(params: dict, profile: str, exp: str) -> list[tuple[dict, str]]:
+    """(report entry, metrics file) of each table an experiment fills (paths.report_files)."""
+    return paths.report_files(profile, exp, params["experiments"][exp].get("report"))
+
+
 def _table_stages(params: dict, profile: str, exps: list[str]) -> list[Stage]:
-    tables: dict[str, list[str]] = {}
+    tables: dict[str, list[tuple[str, dict, str]]] = {}
     for exp in exps:
-        report = params["experiments"][exp].get("report")
-        if report:
-            tables.setdefault(report["table"], []).append(exp)
+        for entry, metrics in report_files(params, profile, exp):
+            tables.setdefault(entry["table"], []).append((exp, entry, metrics))
     stages = []
     for table, members in sorted(tables.items()):
         cmd = cli("tables", "--table", table, "--profile", profile, "--out", paths.table(table))
-        for exp in members:
-            report = params["experiments"][exp]["report"]
-            cmd += ["--metrics", paths.metrics(profile, exp), "--expect", f"{report['dataset']}|{report['model']}"]
+        for _, entry, metrics in members:
+            cmd += ["--metrics", metrics, "--expect", f"{entry['dataset']}|{entry['model']}"]
+        exps_in = [exp for exp, _, _ in members]
         stages.append(Stage(
             name=f"table_{table.replace('.', '_')}", cmd=cmd,
-            deps=step_code("tables") + [paths.REFERENCE_NUMBERS] + [paths.metrics(profile, e) for e in members],
-            outs=[paths.table(table)], params=[f"experiments.{e}.report" for e in members],
-            digest=config_digest(members), chapter=_experiment_chapter(params, members[0]),
+            deps=step_code("tables") + [paths.REFERENCE_NUMBERS] + [metrics for _, _, metrics in members],
+            outs=[paths.table(table)], params=[f"experiments.{e}.report" for e in exps_in],
+            digest=config_digest(exps_in), chapter=_experiment_chapter(params, exps_in[0]),
         ))
     return stages
 
@@ -227,6 +256,8 @@ def build_graph(params: dict, profile: str) -> list[Stage]:
     figures = _figure_stages(params, profile, exps)
     tables = _table_stages(params, profile, exps)
     stages = _needed_dataset_stages(params, profile, stages + figures) + stages + figures + tables
+    # the claims page (stages/claims.py) decides on whichever metrics this profile produces
+    stages.append(claims_stage(profile, {out for st in stages for out in st.outs}))
     extras = [s for s in stages if s.extra.get("report_table")]
     return stages + [_report_stage(profile, tables, extras, figures)]
 

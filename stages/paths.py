@@ -64,6 +64,17 @@ def metrics(profile: str, experiment: str) -> str:
     return f"{run_dir(profile, experiment)}/metrics.json"
 
 
+def report_files(profile: str, experiment: str, report: dict | list | None) -> list[tuple[dict, str]]:
+    """(report entry, metrics file) of each thesis table an experiment fills: ``report`` (its params.yaml entry)
+    is one {table, dataset, model} (metrics.json) or a list of them (one ``metrics_<table>.json`` each)."""
+    if not report:
+        return []
+    if isinstance(report, dict):
+        return [(report, metrics(profile, experiment))]
+    return [(entry, f"{run_dir(profile, experiment)}/metrics_{entry['table'].replace('.', '_')}.json")
+            for entry in report]
+
+
 def figure_files(figure: str) -> list[str]:
     stem = f"reports/figures/{figure.replace('-', '_')}"
     return [f"{stem}.png", f"{stem}.json"]

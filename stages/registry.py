@@ -99,9 +99,12 @@ def load_params(path: str | Path | None = None) -> dict:
     if not isinstance(params, dict):
         raise ConfigError(f"{path} must be a mapping of sections (profiles, datasets, protocols, experiments).")
     stamp = _validated_stamp(text)
-    if not stamp.exists():  # validation is a third of a dry run's own time: done once per content
+    validate = not stamp.exists()  # validation is a third of a dry run's own time: done once per content
+    if validate:
         schema = _schema()
         _validate(params, schema, "", path)
+    _inherit_profiles(params, path)
+    if validate:
         _check_references(params, schema, path)
         with contextlib.suppress(OSError):  # a read-only checkout validates every time
             stamp.parent.mkdir(parents=True, exist_ok=True)
@@ -120,6 +123,24 @@ def _validated_stamp(params_text: str) -> Path:
     for path in [*checks, *(ROOT / rel for rel in chapters.schema_files()), *chapters.declaration_files()]:
         blob.update(str(path).encode() + b"\0" + path.read_bytes())
     return ROOT / ".snakemake" / "weakgen-validated" / blob.hexdigest()[:32]
+
+
+def _inherit_profiles(params: dict, path: Path) -> None:
+    """A profile with ``extends: P`` starts from every entry's override for P, then applies its own
+    (``paper-released`` is ``paper`` plus the released weights), so P's overrides are written once."""
+    profiles = params["profiles"]
+    for name, prof in profiles.items():
+        parent = prof.get("extends")
+        if parent is None:
+            continue
+        if parent not in profiles or profiles[parent].get("extends"):
+            raise ConfigError(f"{path}: profiles.{name}.extends: '{parent}' must be a profile that extends no "
+                              f"other; known: {sorted(profiles)}.")
+        for section in ("datasets", "protocols", "experiments"):
+            for entry in params[section].values():
+                overrides = entry.get("profiles") or {}
+                if parent in overrides:
+                    entry["profiles"] = {**overrides, name: deep_merge(overrides[parent], overrides.get(name, {}))}
 
 
 def _check_references(params: dict, schema: dict, path: Path) -> None:
@@ -161,6 +182,11 @@ def _check_references(params: dict, schema: dict, path: Path) -> None:
         where = f"experiments.{name}"
         each_profile(exp, _definition(schema, f"train_{family}", where, path), where, "train")
         each_profile(exp, _definition(schema, f"model_{family}", where, path), where, "model")
+        for prof in profiles:  # a profile override may add released weights; base is checked by the schema
+            weights = resolve(exp, prof).get("weights")
+            if weights is not None:
+                _validate(weights, {"$defs": schema["$defs"], **schema["$defs"]["weights"]},
+                          f"{where}.profiles.{prof}.weights", path)
     kinds = chapters.protocol_kinds()
     for name, proto in params["protocols"].items():
         if proto["kind"] not in kinds:
@@ -229,16 +255,22 @@ def experiment_config(params: dict, name: str, profile: str) -> dict:
         "train": merged["train"],
         "report": entry.get("report"),
     }
+    if merged.get("weights"):  # released weights replace training (stages.import_weights)
+        cfg["weights"] = merged["weights"]
     if entry.get("protocol"):
         cfg["protocol"] = protocol_config(params, entry["protocol"], profile)
     return cfg
 
 
 def enabled_experiments(params: dict, profile: str) -> list[str]:
+    """Experiments of ``profile``: those listing it in ``profiles_enabled`` (or listing none); a profile with
+    ``requires_weights`` keeps only those that have released weights (``weights: {from: ...}``) there."""
+    only_released = params["profiles"][profile].get("requires_weights", False)
     return [
         name
         for name, exp in params["experiments"].items()
-        if "profiles_enabled" not in exp or profile in exp["profiles_enabled"]
+        if ("profiles_enabled" not in exp or profile in exp["profiles_enabled"])
+        and (not only_released or resolve(exp, profile).get("weights"))
     ]
 
 

@@ -41,8 +41,11 @@ THESIS = "M. Chen, Learning with Weak Supervision Using Deep Generative Networks
 PROFILE_MEANING = {
     "smoke": "embedded data, tiny models, CPU — numbers are NOT comparable to the thesis",
     "ci": "smaller than smoke, for the end-to-end test of the pipeline — numbers are NOT comparable to the thesis",
+    "cpu": "embedded data, models sized for about an hour of 2 CPU cores per chapter — NOT comparable to the thesis",
     "paper": "thesis hyper-parameters and real datasets",
+    "paper-released": "the authors' released weights (imported, not trained) evaluated on the real datasets",
 }
+COMPARABLE_PROFILES = ("paper", "paper-released")  # numbers that may stand beside the thesis's
 # What an "ours" cell shows for rows we have no number for (the legend explains each).
 OURS_PLACEHOLDER = {STATUS_NOT_RUN: "not run", STATUS_NOT_RERUN: "not re-run"}
 
@@ -142,6 +145,12 @@ def read_extra_table(path: str | Path) -> ExtraTable:
     return ExtraTable(lines[0], lines[1:], meta)
 
 
+def _beyond(t: ExtraTable) -> str:
+    """Label of a table rendered from a CSV: a thesis table (sidecar ``thesis_table: true``, e.g. Table 4.2's
+    dataset statistics, thesis beside ours) or one beyond the thesis."""
+    return "" if t.meta.get("thesis_table") is True else " (beyond the thesis)"
+
+
 def _extra_table_flowables(t: ExtraTable, width: float) -> list:
     head = [_p(h, "head") for h in t.header]
     body = [[_p(c, "cell") for c in r] for r in t.rows]
@@ -151,7 +160,7 @@ def _extra_table_flowables(t: ExtraTable, width: float) -> list:
              ("LINEBELOW", (0, -1), (-1, -1), 1.2, colors.black)]
     col_w = width / len(t.header)
     return [NextPageTemplate("landscape"), PageBreak(),
-            _p(f"Table {t.meta['number']} (beyond the thesis) — {t.meta['title']}", "h1"),
+            _p(f"Table {t.meta['number']}{_beyond(t)} — {t.meta['title']}", "h1"),
             Table([head, *body], colWidths=[col_w] * len(t.header), repeatRows=1, style=TableStyle(style),
                   hAlign="LEFT"),
             Spacer(1, 4), _p(t.meta["caption"], "small")]
@@ -263,7 +272,7 @@ def _table_flowables(t: ResultsTable, caption: str, profile: str, width: float) 
         out += [Table(head + body, colWidths=widths, repeatRows=2, style=TableStyle(style), hAlign="LEFT"),
                 Spacer(1, 4)]
     legend = [_p(f"thesis: number printed in the thesis; ours: this run (profile {profile}"
-                 + ("; NOT comparable to the thesis" if profile != "paper" else "") + ").", "small"),
+                 + ("; NOT comparable to the thesis" if profile not in COMPARABLE_PROFILES else "") + ").", "small"),
               _p("not run: no metrics from this profile for this row (experiment not in the graph or not finished).",
                  "small"),
               _p("not re-run: reported in the thesis, not re-run here (baselines from pretrained releases or "
@@ -312,7 +321,7 @@ def render(profile: str, tables: list[ResultsTable], captions: dict[str, str], f
                    _p(THESIS), Spacer(1, 10 * mm), Paragraph(f"<b>Profile: {escape(profile)}</b>", _S["body"]),
                    _p(f"{profile}: {meaning}"), Spacer(1, 10 * mm), _p("Contents", "h1")]
     story += [_p(f"Table {t.table} — {captions[t.table]}") for t in tables]
-    story += [_p(f"Table {t.meta['number']} (beyond the thesis) — {t.meta['title']}") for t in extra_tables]
+    story += [_p(f"Table {t.meta['number']}{_beyond(t)} — {t.meta['title']}") for t in extra_tables]
     story += [_p(f"Figure {f.meta['figure']} — {f.meta['title']}") for f in figures]
     for t in tables:
         story += _table_flowables(t, captions[t.table], profile, landscape(A4)[0] - 2 * MARGIN - 12)

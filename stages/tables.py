@@ -11,8 +11,9 @@ showing an empty cell that would read as "missing".
 
 CSV columns: table, dataset, model, then ``<COL>_thesis`` and ``<COL>_ours`` per metric column (COL is the
 metric, suffixed with the thesis qualifier when one metric has several columns, e.g. ``Acc_train``),
-then ``status`` (ours | not run | reported, not re-run) and ``notes`` (why a metric of ours is unavailable, and
-which pretrained weights produced a learned metric such as FVD).
+then ``status`` (ours | not run | reported, not re-run) and ``notes`` (why a metric of ours is unavailable,
+which pretrained weights produced a learned metric such as FVD, and, when the metrics file has a top-level
+``weights_source``, the released model weights the row was computed from instead of our training).
 """
 from __future__ import annotations
 
@@ -198,6 +199,10 @@ def build_table(ref: ThesisTable, profile: str, metrics: dict[str, dict],
         found = ours.get((ds, model))
         if found:
             notes += _protocol_note(found[1].get("protocol"))
+            if isinstance(found[1].get("note"), str):   # a row-level remark of the experiment (e.g. "our port ...")
+                notes.append(found[1]["note"])
+            if found[1].get("weights_source"):  # imported released weights (stages.import_weights), not trained
+                notes.append(f"model: {found[1]['weights_source']}")
         for col in ref.columns:
             cell = ref.cells.get((ds, model, col), Cell(DASH, None))
             value = ""
