@@ -144,14 +144,34 @@ def figure_stage(fig: str, spec: dict, profile: str, deps: list[str]) -> Stage:
 def _figure_stages(params: dict, profile: str, exps: list[str]) -> list[Stage]:
     stages = []
     for fig, spec in (params.get("figures") or {}).items():
-        roles = spec["experiments"]
-        involved = [roles["main"], *roles.get("baselines", [])]
-        if not all(e in exps for e in involved):
+        if _missing_experiments(spec, exps):
             continue
         kind = chapters.figure_kind(spec["kind"], f"figures.{fig}.kind: ")
-        stages += _in_chapter([resolve_target(kind.stage)(params, profile, fig, spec, involved)],
+        stages += _in_chapter([resolve_target(kind.stage)(params, profile, fig, spec, _involved(spec))],
                               _figure_chapter(spec["kind"]))
     return sorted(stages, key=lambda st: _thesis_order(params, st))
+
+
+def _involved(spec: dict) -> list[str]:
+    roles = spec["experiments"]
+    return [roles["main"], *roles.get("baselines", [])]
+
+
+def _missing_experiments(spec: dict, exps: list[str]) -> list[str]:
+    return [e for e in _involved(spec) if e not in exps]
+
+
+def unbuilt_figures(params: dict, profile: str, exps: list[str]) -> list[str]:
+    """``number|title|reason`` of each params.yaml figure this profile cannot draw (its experiments do not run
+    here): the report lists them, so a reader sees what exists only in another profile, e.g. paper."""
+    out = []
+    for fig, spec in (params.get("figures") or {}).items():
+        missing = _missing_experiments(spec, exps)
+        if missing:
+            where = sorted({p for e in missing for p in params["experiments"][e].get("profiles_enabled", [])})
+            reason = f"needs {', '.join(missing)}" + (f", run in profile {' / '.join(where)}" if where else "")
+            out.append(f"{figure_number(fig, spec)}|{spec['title']}|{reason}")
+    return sorted(out, key=lambda line: _number_key(line.split("|")[0]))
 
 
 def figure_number(fig: str, spec: dict) -> str:
@@ -168,7 +188,10 @@ def stage_arg(st: Stage, flag: str) -> str | None:
 def _thesis_order(params: dict, st: Stage) -> tuple:
     """Sort key putting figures in thesis order (3.5 before 3.11 before 5.4), whatever params.yaml's order."""
     fig = stage_arg(st, "--figure")
-    number = figure_number(fig, params["figures"][fig])
+    return _number_key(figure_number(fig, params["figures"][fig]))
+
+
+def _number_key(number: str) -> tuple:
     head = number.split(" ")[0]
     return tuple(int(p) if p.isdigit() else 0 for p in head.split(".")), number
 
@@ -231,8 +254,11 @@ def _needed_dataset_stages(params: dict, profile: str, consumers: list[Stage]) -
     return kept[::-1]
 
 
-def _report_stage(profile: str, tables: list[Stage], extras: list[Stage], figures: list[Stage]) -> Stage:
+def _report_stage(profile: str, tables: list[Stage], extras: list[Stage], figures: list[Stage],
+                  unbuilt: list[str] = ()) -> Stage:
     cmd = cli("report", "--profile", profile, "--out", paths.REPORT)
+    for line in unbuilt:
+        cmd += ["--unbuilt-figure", line]
     deps = step_code("report") + [paths.REFERENCE_NUMBERS]
     for st in tables:
         cmd += ["--table", st.outs[0]]
@@ -244,7 +270,7 @@ def _report_stage(profile: str, tables: list[Stage], extras: list[Stage], figure
         cmd += ["--figure", next(o for o in st.outs if o.endswith(".png"))]
         deps += st.outs
     return Stage(name="report", cmd=cmd, deps=deps, outs=[paths.REPORT], params=[],
-                 digest=config_digest([profile, [s.name for s in tables + figures + extras]]))
+                 digest=config_digest([profile, [s.name for s in tables + figures + extras], list(unbuilt)]))
 
 
 def build_graph(params: dict, profile: str) -> list[Stage]:
@@ -259,7 +285,7 @@ def build_graph(params: dict, profile: str) -> list[Stage]:
     # the claims page (stages/claims.py) decides on whichever metrics this profile produces
     stages.append(claims_stage(profile, {out for st in stages for out in st.outs}))
     extras = [s for s in stages if s.extra.get("report_table")]
-    return stages + [_report_stage(profile, tables, extras, figures)]
+    return stages + [_report_stage(profile, tables, extras, figures, unbuilt_figures(params, profile, exps))]
 
 
 def experiment_inputs(params: dict, profile: str, exp: str) -> tuple[dict, dict]:

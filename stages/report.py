@@ -296,7 +296,7 @@ def _figure_flowables(fig: FigureInput, frame_w: float, frame_h: float) -> list:
 
 
 def render(profile: str, tables: list[ResultsTable], captions: dict[str, str], figures: list[FigureInput],
-           extra_tables: list[ExtraTable] = ()) -> bytes:
+           extra_tables: list[ExtraTable] = (), unbuilt_figures: list[str] = ()) -> bytes:
     """The whole PDF as bytes: identical bytes for identical inputs."""
     def footer(canvas, doc):
         w, _ = canvas._pagesize
@@ -323,6 +323,11 @@ def render(profile: str, tables: list[ResultsTable], captions: dict[str, str], f
     story += [_p(f"Table {t.table} — {captions[t.table]}") for t in tables]
     story += [_p(f"Table {t.meta['number']}{_beyond(t)} — {t.meta['title']}") for t in extra_tables]
     story += [_p(f"Figure {f.meta['figure']} — {f.meta['title']}") for f in figures]
+    if unbuilt_figures:
+        story += [_p("Figures not built in this profile", "h1")]
+        for line in unbuilt_figures:
+            number, title, reason = line.split("|", 2)
+            story += [_p(f"Figure {number} — {title} ({reason})")]
     for t in tables:
         story += _table_flowables(t, captions[t.table], profile, landscape(A4)[0] - 2 * MARGIN - 12)
     for t in extra_tables:
@@ -343,6 +348,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--figure", action="append", default=[], help="figure PNG with a .json sidecar (repeatable)")
     ap.add_argument("--extra-table", action="append", default=[],
                     help="table beyond the thesis: CSV with a .json sidecar (number, title, caption) (repeatable)")
+    ap.add_argument("--unbuilt-figure", action="append", default=[], metavar="NUMBER|TITLE|REASON",
+                    help="a figure this profile does not draw, listed in the contents with why (repeatable)")
     ap.add_argument("--reference", default=paths.REFERENCE_NUMBERS, help="reference numbers (table captions)")
     args = ap.parse_args(argv)
 
@@ -353,7 +360,10 @@ def main(argv: list[str] | None = None) -> int:
         if t.table not in captions:
             raise ConfigError(f"table {t.path} is Table {t.table}, which {args.reference} does not describe")
     extras = [read_extra_table(p) for p in args.extra_table]
-    write_bytes_atomic(args.out, render(args.profile, tables, captions, figures, extras))
+    for line in args.unbuilt_figure:
+        if line.count("|") < 2:
+            raise ConfigError(f"--unbuilt-figure {line!r}: expected NUMBER|TITLE|REASON")
+    write_bytes_atomic(args.out, render(args.profile, tables, captions, figures, extras, args.unbuilt_figure))
     return 0
 
 

@@ -28,7 +28,7 @@ from stages.tables import build_table, load_reference
 from stages.video.weights import VGG_LAST, authors_key, transposed_to_conv
 
 ROOT = Path(__file__).resolve().parents[1]
-LAYOUTS = ROOT.parent / "shared" / "official-weights"
+LAYOUTS = ROOT / "tests" / "data" / "official-weights"   # copies of ../shared/official-weights/*.tsv (names, shapes)
 PARAMS = str(ROOT / "params.yaml")
 
 # The authors' README commands (anchors 1.4): dataset -> (experiment, config.json options).
@@ -363,3 +363,12 @@ def test_imported_weights_run_through_sample_evaluate_and_the_table_note(project
                               paths.metrics("ci", "srvp-smmnist"), "--expect", f"{report['dataset']}|{report['model']}"])
     row = next(line for line in Path("t.csv").read_text().splitlines() if "SRVP (ours)" in line and "SM-MNIST" in line)
     assert "model: authors' released SRVP weights, smmnist/model.pt" in row
+
+
+@pytest.mark.skipif(not (ROOT.parent / "shared" / "official-weights").is_dir(), reason="../shared is not checked out")
+def test_layout_copies_equal_the_shared_originals():
+    shared = ROOT.parent / "shared" / "official-weights"
+    originals = sorted(p.name for p in shared.glob("*.tsv"))
+    assert originals == sorted(p.name for p in LAYOUTS.glob("*.tsv"))
+    for name in originals:
+        assert (LAYOUTS / name).read_bytes() == (shared / name).read_bytes(), name

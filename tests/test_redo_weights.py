@@ -29,7 +29,7 @@ from stages.registry import experiment_config, load_params
 
 torch.set_num_threads(1)
 ROOT = Path(__file__).resolve().parents[1]
-LAYOUTS = ROOT.parent / "shared" / "official-weights"
+LAYOUTS = ROOT / "tests" / "data" / "official-weights"   # copies of ../shared/official-weights/*.tsv (names, shapes)
 PARAMS = load_params(ROOT / "params.yaml")
 EXPERIMENTS = {"flowers": "redo-flowers", "lfw": "redo-lfw", "cub": "redo-cub"}
 

@@ -14,7 +14,7 @@ import pytest
 pytest.importorskip("reportlab")
 
 from stages import report, tables  # noqa: E402
-from stages.errors import DataError, run_cli  # noqa: E402
+from stages.errors import ConfigError, DataError, run_cli  # noqa: E402
 
 REFERENCE = Path(__file__).resolve().parents[1] / "reference" / "thesis_numbers.yaml"
 METRICS = {
@@ -141,3 +141,27 @@ def test_cli_exits_2_and_writes_no_pdf(inputs, capsys, breakage):
     assert exc.value.code == 2
     assert capsys.readouterr().err.startswith("error:")
     assert not out.exists()
+
+
+def test_figures_a_profile_does_not_draw_are_listed_with_why(inputs):
+    root, table, fig = inputs
+    out = root / "r.pdf"
+    report.main(["--profile", "smoke", "--out", str(out), "--table", str(table), "--figure", str(fig),
+                 "--reference", str(REFERENCE), "--unbuilt-figure", "4.14|MVC-Cloth test items|needs cgmv-mvc"])
+    text = " ".join(" ".join(p.split()) for p in page_texts(out.read_bytes()))
+    assert "Figures not built in this profile" in text and "Figure 4.14 — MVC-Cloth test items (needs cgmv-mvc)" in text
+    with pytest.raises(ConfigError, match=re.escape("expected NUMBER|TITLE|REASON")):
+        report.main(["--profile", "smoke", "--out", str(root / "bad.pdf"), "--unbuilt-figure", "4.14 only"])
+    assert not (root / "bad.pdf").exists()
+
+
+def test_the_graph_lists_paper_only_figures_in_thesis_order():
+    from stages.graph import unbuilt_figures
+    from stages.registry import enabled_experiments, load_params
+
+    params = load_params()
+    lines = unbuilt_figures(params, "smoke", enabled_experiments(params, "smoke"))
+    numbers = [line.split("|")[0] for line in lines]
+    assert "4.14" in numbers and "4.15" in numbers and "3.5" not in numbers      # 3.5 is drawn in smoke
+    assert numbers.index("4.10") < numbers.index("4.14")
+    assert any(line.startswith("4.15|") and "needs cgmv-chairs, run in profile paper" in line for line in lines)
