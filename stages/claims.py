@@ -1,7 +1,7 @@
 """The claims page: does each chapter's headline thesis result appear in our numbers? (issue 16)
 
     python -m stages.claims --profile cpu --out reports/tables/claims.csv \
-        --metrics results/cpu/mvbigan-mnist-4views/metrics.json --metrics ...
+        --metrics results/cpu/<experiment>/metrics.json --metrics ...
 
 A verdict is computed, never typed: each claim is a list of comparisons between numbers of metrics.json
 files, decided with a 95% interval, and the report renders one row per claim (Table C.1, beyond the thesis).
@@ -20,9 +20,9 @@ chapter list of stages/chapters.py, nothing else to register). Its shape::
                     thesis: "3.2|SM-MNIST (Stochastic Moving MNIST)|SRVP (ours)|PSNR"}
             op: ">"                            # ">" or "<"
             right: {experiment: svg-smmnist, metric: PSNR, thesis: "3.2|...|SVG|PSNR"}
-          - left: {experiment: mvbigan-mnist-4views, metric: observed_error_k3}
+          - left: {experiment: <exp>, metric: <error>}
             op: "<"
-            right: {experiment: mvbigan-mnist-4views, metric: observed_error_chance_k3}
+            right: {experiment: <exp>, metric: <error of chance>}
             scale: 0.5                         # optional: compare with scale x right (default 1)
 
 An operand is ``{experiment, metric}`` (the ``metrics.<metric>`` entry of that experiment's metrics.json:
@@ -46,9 +46,7 @@ says so.
 from __future__ import annotations
 
 import argparse
-import csv
 import importlib
-import io
 import json
 import math
 import os
@@ -58,7 +56,8 @@ from pathlib import Path
 import yaml
 
 from stages import paths
-from stages.errors import ConfigError, DataError, run_cli, write_bytes_atomic, write_json_atomic
+from stages.extra_table import write_extra_table
+from stages.errors import ConfigError, DataError, run_cli
 from stages.registry import safe_load
 
 CLAIMS_FILE = "claims.yaml"
@@ -273,11 +272,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     header, rows, caption = page(load_claims(), read_metrics(args.metrics), read_reference(args.reference),
                                  args.profile)
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerows([header, *rows])
-    out = Path(args.out)
-    write_json_atomic(out.with_suffix(".json"), {"number": NUMBER, "title": TITLE, "caption": caption})
-    write_bytes_atomic(out, buf.getvalue().encode())
+    out = write_extra_table(args.out, header, rows, {"number": NUMBER, "title": TITLE, "caption": caption})
     print(f"wrote {out}: " + ", ".join(f"{r[5]}" for r in rows))
     return 0
 

@@ -53,6 +53,22 @@ class TrainingJob(Protocol):
     def checkpoint(self, weights: dict, summary: dict) -> dict: ...
 
 
+class ModelOptimizersState:
+    """State of a job made of ``self.model`` and ``self.optims`` (name -> optimizer): the TrainingJob
+    state methods most adversarial trainers share."""
+
+    def state_dict(self) -> dict:
+        return {"model": self.model.state_dict(), "optim": {k: o.state_dict() for k, o in self.optims.items()}}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        for k, o in self.optims.items():
+            o.load_state_dict(state["optim"][k])
+
+    def weights(self) -> dict:
+        return self.model.state_dict()
+
+
 @dataclass
 class RunSpec:
     name: str                         # progress-bar label

@@ -9,12 +9,11 @@ sidecar (number, title, caption) that ``stages.report --extra-table`` renders.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 from pathlib import Path
 
-from stages.errors import DataError, run_cli, write_bytes_atomic, write_json_atomic
+from stages.extra_table import write_extra_table
+from stages.errors import DataError, run_cli
 
 NUMBER = "B.4.2"
 TITLE = "CelebA attribute classifier of Tables 4.5 and 4.6: accuracy per attribute on the test identities"
@@ -44,11 +43,7 @@ def main(argv=None) -> int:
         raise DataError(f"{args.metrics} not found: run the reference experiment's evaluate stage") from None
     except (json.JSONDecodeError, KeyError, TypeError, AttributeError, ZeroDivisionError) as exc:
         raise DataError(f"{args.metrics} is not a reference metrics file ({exc}): rerun its evaluate stage") from exc
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerows([header, *rows])
-    out = Path(args.out)
-    write_json_atomic(out.with_suffix(".json"), {"number": NUMBER, "title": TITLE, "caption": caption})
-    write_bytes_atomic(out, buf.getvalue().encode())
+    out = write_extra_table(args.out, header, rows, {"number": NUMBER, "title": TITLE, "caption": caption})
     print(f"wrote {out}")
     return 0
 

@@ -11,15 +11,14 @@ CSV with a JSON sidecar (``thesis_table``: a thesis table, rendered without the 
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 from pathlib import Path
 
 import numpy as np
 import yaml
 
 from stages import paths
-from stages.errors import DataError, run_cli, write_bytes_atomic, write_json_atomic
+from stages.extra_table import write_extra_table
+from stages.errors import DataError, run_cli
 
 STATS = ("train_samples", "test_samples", "train_objects", "test_objects", "views_per_object_min",
          "views_per_object_mean", "views_per_object_max")
@@ -85,15 +84,11 @@ def main(argv=None) -> int:
     ours = {NAMES[k]: statistics(*_content(getattr(args, k), args.test_identities_from))
             for k in NAMES if getattr(args, k)}
     header, rows = build(ours, _thesis_rows(args.reference))
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerows([header, *rows])
-    out = Path(args.out)
     caption = (f"Train and test splits as this project builds them (profile {args.profile}) beside the thesis's; "
                "objects: chairs, identities, clothing items, flower categories; views per object over all objects. "
                "smoke/ci data are synthetic look-alikes, so only the paper profile is comparable.")
-    write_json_atomic(out.with_suffix(".json"), {"number": "4.2", "title": "Datasets statistics for GMV / CGMV",
-                                                 "caption": caption, "thesis_table": True})
-    write_bytes_atomic(out, buf.getvalue().encode())
+    out = write_extra_table(args.out, header, rows, {"number": "4.2", "title": "Datasets statistics for GMV / CGMV",
+                                                     "caption": caption, "thesis_table": True})
     print(f"wrote {out}")
     return 0
 

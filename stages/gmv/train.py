@@ -15,10 +15,10 @@ from stages.checkpoints import build_model, load_checkpoint
 from stages.gmv.data import TupleSampler, load_splits, to_float
 from stages.registry import config_digest, experiment_config
 from stages.runtime import select_device, step_generator
-from stages.training import experiment_spec, run_training
+from stages.training import ModelOptimizersState, experiment_spec, run_training
 
 
-class AdversarialJob:
+class AdversarialJob(ModelOptimizersState):
     def __init__(self, cfg: dict, profile: str, device):
         self.cfg, self.tr, self.device = cfg, cfg["train"], device
         self.train = load_splits(cfg, profile)["train"]
@@ -54,17 +54,6 @@ class AdversarialJob:
 
     def validate(self, step: int) -> dict:
         return {}
-
-    def state_dict(self) -> dict:
-        return {"model": self.model.state_dict(), "optim": {k: o.state_dict() for k, o in self.optims.items()}}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.model.load_state_dict(state["model"])
-        for k, o in self.optims.items():
-            o.load_state_dict(state["optim"][k])
-
-    def weights(self) -> dict:
-        return self.model.state_dict()
 
     def checkpoint(self, weights: dict, summary: dict) -> dict:
         return {"family": self.cfg["family"], "model_config": self.cfg["model"], "state_dict": weights,

@@ -14,15 +14,14 @@ sidecar (number, title, caption) that ``stages.report --extra-table`` renders.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 from pathlib import Path
 
 import yaml
 
 from stages import paths
-from stages.errors import ConfigError, DataError, run_cli, write_bytes_atomic, write_json_atomic
+from stages.extra_table import write_extra_table
+from stages.errors import ConfigError, DataError, run_cli
 
 NUMBER = "4.1b"
 TITLE = "Emilya: windows per split and the emotion classifier's accuracy on real test windows"
@@ -107,11 +106,7 @@ def build_results(rows: list[tuple[str, dict]], classifier: dict) -> tuple[list[
 
 
 def _write(out: Path, header, rows, meta: dict) -> None:
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerows([header, *rows])
-    write_json_atomic(out.with_suffix(".json"), meta)
-    write_bytes_atomic(out, buf.getvalue().encode())
-    print(f"wrote {out}")
+    print(f"wrote {write_extra_table(out, header, rows, meta)}")
 
 
 def main(argv=None) -> int:

@@ -9,12 +9,11 @@ Writes a plain CSV (one row per number of views) and a JSON sidecar (number, tit
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 from pathlib import Path
 
-from stages.errors import DataError, run_cli, write_bytes_atomic, write_json_atomic
+from stages.extra_table import write_extra_table
+from stages.errors import DataError, run_cli
 
 NUMBER = "B.1"
 TITLE = "MV-BiGAN on MNIST quarters: diversity of samples and best-of-N error against the number of views"
@@ -66,11 +65,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", required=True, help="CSV to write (its .json sidecar is written beside it)")
     args = ap.parse_args(argv)
     header, rows, caption = build(_load(args.with_kl), _load(args.without_kl))
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerows([header, *rows])
-    out = Path(args.out)
-    write_json_atomic(out.with_suffix(".json"), {"number": NUMBER, "title": TITLE, "caption": caption})
-    write_bytes_atomic(out, buf.getvalue().encode())
+    out = write_extra_table(args.out, header, rows, {"number": NUMBER, "title": TITLE, "caption": caption})
     print(f"wrote {out}")
     return 0
 

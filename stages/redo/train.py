@@ -25,7 +25,7 @@ from stages.metrics.segmentation import score_masks
 from stages.redo.data import SegmentationData, segment_all, to_tensor
 from stages.registry import config_digest, experiment_config
 from stages.runtime import autocast, select_device, step_generator
-from stages.training import experiment_spec, run_training
+from stages.training import ModelOptimizersState, experiment_spec, run_training
 
 
 def build_optimisers(model, tr: dict) -> dict[str, torch.optim.Optimizer]:
@@ -74,7 +74,7 @@ def validate(model, data: SegmentationData, batch: int, device) -> tuple[float, 
     return float(scores["IoU"].mean()), float(masks.mean(axis=(0, 2, 3)).min())
 
 
-class ReDOJob:
+class ReDOJob(ModelOptimizersState):
     def __init__(self, cfg: dict, profile: str, run: int, device):
         self.cfg, self.tr, self.run, self.device = cfg, cfg["train"], run, device
         self.data = SegmentationData(cfg, profile)
@@ -110,17 +110,6 @@ class ReDOJob:
         if self.restarts < self.tr["max_restarts"] and is_collapsed(train_frac, val_frac, step, self.tr):
             out["restart"] = f"masks collapsed (min region fraction train {train_frac:.3f}, val {val_frac:.3f})"
         return out
-
-    def state_dict(self) -> dict:
-        return {"model": self.model.state_dict(), "optim": {k: o.state_dict() for k, o in self.optims.items()}}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.model.load_state_dict(state["model"])
-        for k, o in self.optims.items():
-            o.load_state_dict(state["optim"][k])
-
-    def weights(self) -> dict:
-        return self.model.state_dict()
 
     def checkpoint(self, weights: dict, summary: dict) -> dict:
         return {"family": "redo", "model_config": self.cfg["model"], "state_dict": weights,
