@@ -13,12 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
-from stages.datasets import fetch
+from stages.datasets import fetch, flowers
+from stages.datasets.flowers import URL
 from stages.datasets.segmentation import TarReader, decode_image, resize_crop
 from stages.errors import DataError
 
-URL = "https://www.robots.ox.ac.uk/~vgg/data/flowers/102/"
-FILES = {"102flowers.tgz": "52808999861908f626f3c1f4e79d11fa", "imagelabels.mat": "e0620be6f572b9609742df49c70aed4d"}
+# The image archive is the one Chapter 5 reads (same URL and MD5); only the category labels are new here.
+FILES = {"102flowers.tgz": flowers.FILES["102flowers.tgz"], "imagelabels.mat": "e0620be6f572b9609742df49c70aed4d"}
 N_IMAGES = 8189
 SHARED_ARCHIVE = Path("data/raw/flowers/102flowers.tgz")
 
