@@ -26,8 +26,9 @@ chapter list of stages/chapters.py, nothing else to register). Its shape::
             scale: 0.5                         # optional: compare with scale x right (default 1)
 
 An operand is ``{experiment, metric}`` (the ``metrics.<metric>`` entry of that experiment's metrics.json:
-``mean`` and ``ci95``, the 95% half width) or ``{value, why}`` (a constant, with the reason it is the
-threshold). ``thesis`` (optional) names an id of reference/thesis_numbers.yaml: the same test is then also
+``mean`` and ``ci95``, the 95% half width), ``{experiment, table, metric}`` for an experiment that fills several
+thesis tables (its ``metrics_<table>.json``, see stages/paths.report_files), or ``{value, why}`` (a constant,
+with the reason it is the threshold). ``thesis`` (optional) names an id of reference/thesis_numbers.yaml: the same test is then also
 decided on the thesis's numbers (their ``plus_minus`` as the half width), a check that the claim is read right.
 
 Deciding a test: the margin m = left - scale x right for ">" (scale x right - left for "<"), its 95%
@@ -164,11 +165,17 @@ def combine(decisions: list[Decision]) -> str:
     return SUPPORTED if verdicts == {SUPPORTED} else NOT_SUPPORTED
 
 
+def metrics_key(experiment: str, table: str | None = None) -> str:
+    """Key of a metrics file in ``read_metrics``'s result: the experiment, plus the table for per-table files."""
+    return experiment if table is None else f"{experiment}@{table}"
+
+
 def our_number(operand: dict, metrics: dict[str, dict]) -> Number | None:
     """The operand's value in our metrics (by experiment), or None when it was not run / not measured."""
     if "value" in operand:
         return Number(float(operand["value"]), 0.0, constant=True)
-    m = (metrics.get(operand["experiment"]) or {}).get("metrics", {}).get(operand["metric"])
+    key = metrics_key(operand["experiment"], operand.get("table"))
+    m = (metrics.get(key) or {}).get("metrics", {}).get(operand["metric"])
     if not m or m.get("status") != "ok" or m.get("mean") is None or not math.isfinite(m["mean"]):
         return None
     return Number(float(m["mean"]), None if m.get("ci95") is None else float(m["ci95"]))
@@ -223,12 +230,14 @@ def decide_claim(claim: dict, metrics: dict[str, dict], reference: dict[str, dic
 # ------------------------------------------------------------------------------------------------ inputs
 
 def read_metrics(files: list[str]) -> dict[str, dict]:
-    """metrics.json files keyed by their experiment; a missing or unreadable file is a DataError."""
+    """Metrics files keyed by ``metrics_key`` (a ``metrics_<table>.json`` by experiment and table); a missing
+    or unreadable file is a DataError."""
     out = {}
     for f in files:
         try:
             data = json.loads(Path(f).read_text())
-            out[data["experiment"]] = data
+            per_table = Path(f).name.startswith("metrics_")   # metrics_<table>.json (paths.report_files)
+            out[metrics_key(data["experiment"], data["report"]["table"] if per_table else None)] = data
         except FileNotFoundError:
             raise DataError(f"{f} not found: run its evaluate stage first (python -m stages.evaluate)") from None
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
@@ -284,8 +293,8 @@ def claims_stage(profile: str, produced: set[str]):
     from stages.registry import config_digest
 
     claims = load_claims()
-    files = [paths.metrics(profile, e) for e in sorted(experiments_read(claims))]
-    files = [f for f in files if f in produced]
+    files = sorted(f for e in experiments_read(claims) for f in produced
+                   if f.startswith(paths.run_dir(profile, e) + "/metrics") and f.endswith(".json"))
     cmd = cli("claims", "--profile", profile, "--out", CSV)
     for f in files:
         cmd += ["--metrics", f]

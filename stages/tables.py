@@ -213,6 +213,9 @@ def build_table(ref: ThesisTable, profile: str, metrics: dict[str, dict],
                     value = _format(entry["mean"], entry.get("ci95"), dec)
                     if entry.get("weights"):  # name the pretrained network behind a learned metric
                         notes.append(f"{col} computed with {entry['weights']}")
+                    interval = f"± = {entry['interval']}" if entry.get("interval") else None
+                    if interval and interval not in notes:   # what the ± means when it is not a std over runs
+                        notes.append(interval)
                 elif entry["status"] == "unavailable":
                     value = "n/a"
                     notes.append(f"{col} unavailable: {entry['reason']}")

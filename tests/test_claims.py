@@ -83,7 +83,8 @@ def test_constant_operand_and_one_run_without_interval():
 def test_declared_claims_load_and_name_their_experiments():
     claims = C.load_claims()
     ids = {c["id"] for c in claims}
-    assert {"mvbigan-samples-agree-with-views", "srvp-beats-svg-smmnist", "redo-segments-flowers"} <= ids
+    assert {"mvbigan-samples-agree-with-views", "srvp-beats-svg-smmnist", "redo-segments-flowers",
+            "gmv-generated-views-keep-identity", "cgmv-keeps-input-identity"} <= ids
     assert {"mvbigan-mnist-4views", "srvp-smmnist", "svg-smmnist", "redo-flowers"} <= C.experiments_read(claims)
     # every thesis id a claim names exists in the reference numbers, and the thesis's own numbers support
     # each claim that has them (a claim the thesis contradicts is misread)
@@ -148,3 +149,27 @@ def test_graph_has_the_claims_stage_feeding_the_report():
     assert C.CSV in stages["report"].deps and "stages/mvbigan/claims.yaml" in claims.deps
     produced = {o for st in stages.values() for o in st.outs}
     assert all(d in produced for d in claims.deps if d.endswith("metrics.json"))
+    # experiments filling several tables feed one metrics_<table>.json per table (Chapter 4.2's claims)
+    assert "results/ci/gmv-celeba/metrics_4_3.json" in claims.deps
+    assert "results/ci/cgmv-celeba/metrics_4_4.json" in claims.deps
+
+
+def test_per_table_operands_read_the_metrics_file_of_their_table(tmp_path):
+    """An experiment filling Tables 4.3 and 4.5 writes metrics_4_3.json and metrics_4_5.json; an operand with
+    ``table`` reads only its table's file, so equal metric names in two tables cannot be confused."""
+    files = []
+    for table, auc in (("4.3", 80.0), ("4.5", 10.0)):
+        f = tmp_path / f"metrics_{table.replace('.', '_')}.json"
+        f.write_text(json.dumps({"experiment": "g", "report": {"table": table},
+                                 "metrics": {"AUC": _metric(auc, None)}}))
+        files.append(str(f))
+    metrics = C.read_metrics(files)
+    assert set(metrics) == {"g@4.3", "g@4.5"}
+    claim = {"id": "c", "claim": "AUC above chance", "thesis": "T", "chapter": "ch",
+             "tests": [{"left": {"experiment": "g", "table": "4.3", "metric": "AUC"}, "op": ">",
+                        "right": {"value": 50, "why": "chance"}}]}
+    assert C.decide_claim(claim, metrics, {})["verdict"] == C.SUPPORTED          # 80 > 50 in Table 4.3
+    claim["tests"][0]["left"]["table"] = "4.5"
+    assert C.decide_claim(claim, metrics, {})["verdict"] == C.NOT_SUPPORTED      # 10 in Table 4.5
+    claim["tests"][0]["left"].pop("table")
+    assert C.decide_claim(claim, metrics, {})["verdict"] == C.NOT_RUN            # no metrics.json for g

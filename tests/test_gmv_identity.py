@@ -269,3 +269,19 @@ def test_auc_rejects_empty_or_nan():
         auc([], [1.0])
     with pytest.raises(ValueError):
         auc([np.nan], [1.0])
+
+
+def test_auc_interval_by_hand_and_against_the_bootstrap():
+    # Hanley & McNeil (1982) for A = 0.8, 100 + 100 pairs: Q1 = 0.8/1.2, Q2 = 1.28/1.8,
+    # SE^2 = (0.16 + 99 (Q1 - 0.64) + 99 (Q2 - 0.64)) / 10^4
+    q1, q2 = 0.8 / 1.2, 1.28 / 1.8
+    se = ((0.16 + 99 * (q1 - 0.64) + 99 * (q2 - 0.64)) / 1e4) ** 0.5
+    assert identity.auc_ci95(0.8, 100, 100) == pytest.approx(1.96 * se, rel=1e-4)
+    assert identity.auc_ci95(1.0, 50, 50) == 0.0
+    # the bootstrap spread of the AUC of normal scores agrees with the formula to 15%
+    rng = np.random.default_rng(0)
+    pos, neg = rng.normal(1.0, 1.0, 400), rng.normal(0.0, 1.0, 400)
+    boot = [identity.auc(rng.choice(pos, 400), rng.choice(neg, 400)) for _ in range(400)]
+    assert 1.96 * np.std(boot) == pytest.approx(identity.auc_ci95(identity.auc(pos, neg), 400, 400), rel=0.15)
+    with pytest.raises(ValueError):
+        identity.auc_ci95(1.2, 10, 10)

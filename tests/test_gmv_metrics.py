@@ -58,7 +58,7 @@ def test_auc_columns_pair_positive_and_negative_kinds():
     negatives = {"generated": np.array([0.2, 0.4]), "real": np.array([1.0, 0.05])}
     cols = ["identity_preservation_AUC_percent_mixed-vs-real", "identity_preservation_AUC_percent_generated-vs-generated",
             "identity_preservation_AUC_percent_real-vs-generated"]
-    out = identity_pairs.auc_columns(cols, positives, negatives, mann_whitney)
+    out = identity_pairs.auc_columns(cols, positives, negatives, mann_whitney, lambda a, n1, n2: 0.01 * a)
     # generated-vs-generated: scores -d; pairs (0.1 vs 0.2) win, (0.1 vs 0.4) win, (0.2 vs 0.2) tie, (0.2 vs 0.4) win
     assert out[cols[1]]["mean"] == pytest.approx(100 * 3.5 / 4)
     # mixed-vs-real: 0.5 closer than 1.0 (win), farther than 0.05 (loss), twice -> 50 %
@@ -66,6 +66,8 @@ def test_auc_columns_pair_positive_and_negative_kinds():
     # real-vs-generated: 0.3 vs (0.2, 0.4): loss, win; 0.9: loss, loss -> 25 %
     assert out[cols[2]]["mean"] == pytest.approx(25.0)
     assert all(v["status"] == "ok" and v["n"] == 2 for v in out.values())
+    assert out[cols[0]]["ci95"] == pytest.approx(0.5)           # the interval function gets the AUC as a fraction
+    assert identity_pairs.INTERVAL in out[cols[0]]["interval"]
 
 
 def test_unavailable_descriptor_fills_every_column_with_the_reason():

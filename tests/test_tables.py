@@ -95,6 +95,14 @@ def test_default_precision_when_the_thesis_prints_a_dash(tmp_path):
     assert r["notes"] == "ours: best of 20 samples per test sequence, 100 test sequences; FVD computed with i3d"
 
 
+def test_a_metric_says_what_its_interval_is_once_per_row(tmp_path):
+    doc = copy.deepcopy(METRICS)
+    for name in ("LPIPS", "FVD"):
+        doc["metrics"][name] = {"status": "ok", "mean": 0.5, "ci95": 0.01, "n": 100, "interval": "95% bootstrap"}
+    rows = run_tables(tmp_path, "--metrics", str(write_metrics(tmp_path / "m.json", doc)))
+    assert row(rows, SMMNIST, SRVP)["notes"].count("± = 95% bootstrap") == 1
+
+
 def test_protocol_note_says_how_many_samples_our_number_used(tmp_path):
     # The caption states the paper's "best of 100"; a smoke run with fewer samples must say so in its row.
     doc = copy.deepcopy(METRICS)

@@ -90,7 +90,7 @@ def identity_entries(table: str, sets: dict, ref: dict, test, proto: dict, devic
     negatives = {"generated": dist(a, c), "real": ref["d_neg"]}
     if "inputs" in sets:
         positives["mixed"] = dist(ref["descriptors"][sets["inputs"]], a)
-    out = pairs.auc_columns(columns, positives, negatives, identity.auc)
+    out = pairs.auc_columns(columns, positives, negatives, identity.auc, identity.auc_ci95)
     for entry in out.values():
         entry["weights"] = descriptor.label
     return out

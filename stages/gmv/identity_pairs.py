@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 AUC_METRIC = "identity_preservation_AUC_percent"
+INTERVAL = "95% interval of the AUC (Hanley & McNeil 1982)"
 
 
 def identity_module():
@@ -34,13 +35,15 @@ def describe(descriptor, images: np.ndarray, batch: int = 256) -> np.ndarray:
 
 
 def auc_columns(columns: list[str], positives: dict[str, np.ndarray], negatives: dict[str, np.ndarray],
-                auc) -> dict[str, dict]:
+                auc, auc_ci95) -> dict[str, dict]:
     """Metrics entries of the table's AUC columns (``<AUC_METRIC>_<P>-vs-<N>``) from pair distances."""
     out = {}
     for col in columns:
         pos, _, neg = col.removeprefix(AUC_METRIC + "_").partition("-vs-")
-        value = 100.0 * float(auc(-positives[pos], -negatives[neg]))   # higher score = positive
-        out[col] = {"status": "ok", "mean": value, "ci95": None, "n": int(len(positives[pos]))}
+        value = float(auc(-positives[pos], -negatives[neg]))   # higher score = positive
+        half = auc_ci95(value, len(positives[pos]), len(negatives[neg]))
+        out[col] = {"status": "ok", "mean": 100.0 * value, "ci95": 100.0 * half, "n": int(len(positives[pos])),
+                    "interval": INTERVAL}
     return out
 
 

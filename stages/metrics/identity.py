@@ -198,3 +198,15 @@ def auc(pos_scores, neg_scores) -> float:
     mid_ranks[order] = np.repeat((starts + ends + 1) / 2.0, ends - starts)  # 1-based ranks, ties averaged
     u = mid_ranks[:pos.size].sum() - pos.size * (pos.size + 1) / 2.0
     return float(u / (pos.size * neg.size))
+
+
+def auc_ci95(value: float, n_pos: int, n_neg: int) -> float:
+    """95% half width of an AUC from its standard error by Hanley & McNeil (1982), which needs only the AUC and
+    the two counts: SE^2 = (A(1-A) + (n_pos-1)(Q1-A^2) + (n_neg-1)(Q2-A^2)) / (n_pos n_neg), Q1 = A/(2-A),
+    Q2 = 2A^2/(1+A). The claims page decides "above chance" with it; the thesis prints no interval."""
+    a = float(value)
+    if not 0.0 <= a <= 1.0 or n_pos < 1 or n_neg < 1:
+        raise ValueError(f"auc_ci95 needs an AUC in [0, 1] and positive counts, got {value}, {n_pos}, {n_neg}")
+    q1, q2 = a / (2.0 - a), 2.0 * a * a / (1.0 + a)
+    var = (a * (1.0 - a) + (n_pos - 1) * (q1 - a * a) + (n_neg - 1) * (q2 - a * a)) / (n_pos * n_neg)
+    return 1.959963984540054 * float(np.sqrt(max(var, 0.0)))
