@@ -28,8 +28,10 @@ def stub_identity():
         pos, neg = np.asarray(pos)[:, None], np.asarray(neg)[None, :]
         return float(((pos > neg) + 0.5 * (pos == neg)).mean())
 
+    from stages.metrics.identity import auc_ci95   # a pure formula of the AUC and the counts
+
     return types.SimpleNamespace(load_descriptor=lambda name, weights=None, device="cpu": Descriptor(), auc=auc,
-                                 pair_distances=lambda a, b: np.linalg.norm(a - b, axis=1))
+                                 auc_ci95=auc_ci95, pair_distances=lambda a, b: np.linalg.norm(a - b, axis=1))
 
 
 def test_reference_models_and_tables(project, monkeypatch):

@@ -5,10 +5,11 @@ A Gaussian kernel of width sigma on each of n generated samples mu_i gives, for 
     log p(x) = logmeanexp_i( -||x - mu_i||^2 / (2 sigma^2) ) - d/2 log(2 pi sigma^2).
 
 Squared distances come from one float32 matrix product per block (the points are centred on the test
-mean first, which keeps ||x||^2 + ||mu||^2 - 2 x.mu accurate); the log-mean-exp runs in float64 over
-blocks of generated samples. Only one block of each set is copied (centred) at a time, so memory beyond
-the inputs stays at a few blocks whatever n. Every sigma of a grid is scored
-from the same distances: choosing sigma on validation windows costs one pass.
+mean first, which keeps ||x||^2 + ||mu||^2 - 2 x.mu accurate); the log-mean-exp runs in float64, a running
+(max, sum) per test point and sigma updated block after block of generated samples. The generated samples
+may arrive as an iterator of batches (e.g. straight from the model): they are never all in memory, so a
+paper-size run (10,000 x 10,000 windows of 13,800 values) holds the test windows (0.55 GB) and a few blocks.
+Every sigma of a grid is scored from the same distances: choosing sigma on validation windows costs one pass.
 """
 from __future__ import annotations
 
@@ -44,25 +45,54 @@ def squared_distances(xb: torch.Tensor, xb_sq: torch.Tensor, mb: torch.Tensor, m
     return torch.addmm(xb_sq[:, None] + mb_sq[None], xb, mb.T, alpha=-2.0).clamp_min_(0)
 
 
+def sample_blocks(samples, block: int):
+    """Blocks of ``block`` rows from a tensor/array of samples or from an iterable of batches of any size."""
+    if isinstance(samples, (torch.Tensor, np.ndarray)):
+        flat = _flat(samples)
+        yield from (flat[a:a + block] for a in range(0, len(flat), block))
+        return
+    pending, count = [], 0
+    for batch in samples:
+        pending.append(_flat(batch))
+        count += len(pending[-1])
+        while count >= block:
+            joined = torch.cat(pending) if len(pending) > 1 else pending[0]
+            yield joined[:block]
+            pending, count = [joined[block:]], count - block
+    if count:
+        yield torch.cat(pending)
+
+
 @torch.no_grad()
-def parzen_log_likelihood(test, samples, sigmas, *, block: int = 2048, device="cpu") -> np.ndarray:
-    """[len(sigmas)] mean log p(x) over the test points for each sigma (float64 accumulation)."""
-    x, mu = _flat(test), _flat(samples)
+def parzen_log_likelihood(test, samples, sigmas, *, block: int = 1024, device="cpu") -> np.ndarray:
+    """[len(sigmas)] mean log p(x) over the test points for each sigma (float64 accumulation).
+
+    ``samples``: a tensor/array [n, ...] or an iterable of such batches (streamed: one block in memory)."""
+    x = _flat(test)
     sig = torch.as_tensor(np.atleast_1d(np.asarray(sigmas, dtype=np.float64)), device=device)
     centre = centre_of(x, block).to(device, torch.float32)
-    n, d = len(mu), x.shape[1]
     coef = -0.5 / sig.pow(2)                                          # [S]
-    total = torch.zeros(len(sig), dtype=torch.float64, device=device)
-    for xb, xb_sq in centred_blocks(x, centre, block, device):
-        run_max = torch.full((len(sig), len(xb)), -math.inf, dtype=torch.float64, device=device)
-        run_sum = torch.zeros((len(sig), len(xb)), dtype=torch.float64, device=device)
-        for mb, mb_sq in centred_blocks(mu, centre, block, device):
-            e = coef[:, None, None] * squared_distances(xb, xb_sq, mb, mb_sq).double()[None]   # [S, bx, bm]
-            m = torch.maximum(run_max, e.amax(2))
-            run_sum = run_sum * (run_max - m).exp() + (e - m[..., None]).exp().sum(2)
-            run_max = m
-        total += (run_max + run_sum.log()).sum(1)
-    log_norm = math.log(n) + 0.5 * d * torch.log(2 * math.pi * sig.pow(2))
+    run_max = torch.full((len(sig), len(x)), -math.inf, dtype=torch.float64, device=device)
+    run_sum = torch.zeros((len(sig), len(x)), dtype=torch.float64, device=device)
+    n = 0
+    for mb in sample_blocks(samples, block):
+        if mb.shape[1] != x.shape[1]:
+            raise ValueError(f"samples have {mb.shape[1]} values each, test points {x.shape[1]}")
+        n += len(mb)
+        mb = mb.to(device, torch.float32) - centre
+        mb_sq = mb.pow(2).sum(1)
+        for a, (xb, xb_sq) in zip(range(0, len(x), block), centred_blocks(x, centre, block, device)):
+            d2 = squared_distances(xb, xb_sq, mb, mb_sq).double()                     # [bx, bm]
+            for s in range(len(sig)):     # one sigma at a time: memory stays at one [bx, bm] block
+                e = coef[s] * d2
+                m = torch.maximum(run_max[s, a:a + len(xb)], e.amax(1))
+                run_sum[s, a:a + len(xb)] = (run_sum[s, a:a + len(xb)] * (run_max[s, a:a + len(xb)] - m).exp()
+                                             + (e - m[:, None]).exp_().sum(1))
+                run_max[s, a:a + len(xb)] = m
+    if n == 0:
+        raise ValueError("parzen_log_likelihood needs at least one generated sample")
+    total = (run_max + run_sum.log()).sum(1)
+    log_norm = math.log(n) + 0.5 * x.shape[1] * torch.log(2 * math.pi * sig.pow(2))
     return (total / len(x) - log_norm).cpu().numpy()
 
 
@@ -70,7 +100,7 @@ def sigma_grid(low: float = 0.01, high: float = 1.0, count: int = 20) -> np.ndar
     return np.logspace(math.log10(low), math.log10(high), count)
 
 
-def choose_sigma(val, samples, grid, *, block: int = 2048, device="cpu") -> tuple[float, np.ndarray]:
+def choose_sigma(val, samples, grid, *, block: int = 1024, device="cpu") -> tuple[float, np.ndarray]:
     """The grid's sigma that maximises the validation log-likelihood, and every sigma's score."""
     scores = parzen_log_likelihood(val, samples, grid, block=block, device=device)
     return float(np.asarray(grid)[int(np.argmax(scores))]), scores

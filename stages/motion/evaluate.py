@@ -31,11 +31,15 @@ from stages.runtime import select_device
 NOT_CONDITIONAL = "the model has no emotion input and cannot transfer one (the thesis prints a dash)"
 
 
-@torch.no_grad()
 def generate(model, data: MotionData, n: int, seed: int, batch: int, device) -> torch.Tensor:
     """[n, T, D] generated windows (CPU), reproducible from ``seed``."""
+    return torch.cat(list(generate_batches(model, data, n, seed, batch, device)))
+
+
+@torch.no_grad()
+def generate_batches(model, data: MotionData, n: int, seed: int, batch: int, device):
+    """The windows of ``generate``, batch by batch (a Parzen run streams them: never all in memory)."""
     gen = torch.Generator().manual_seed(seed)
-    out = []
     for a in range(0, n, batch):
         b = min(batch, n - a)
         c = model.sample_codes(b, gen)
@@ -45,8 +49,7 @@ def generate(model, data: MotionData, n: int, seed: int, batch: int, device) -> 
         elif model.kind == "dasae":
             idx = torch.randint(data.count("train"), (b,), generator=gen).numpy()
             cond = model.style_of(data.windows("train", idx).to(device))
-        out.append(model.decode(c, cond).cpu())
-    return torch.cat(out)
+        yield model.decode(c, cond).cpu()
 
 
 def _random_windows(data: MotionData, split: str, n: int, rng: np.random.Generator) -> torch.Tensor:
@@ -60,9 +63,9 @@ def parzen(model, data: MotionData, p: dict, seed: int, batch: int, device) -> t
     rng = np.random.default_rng(seed)
     grid = sigma_grid(p["sigma_low"], p["sigma_high"], p["sigma_count"])
     sigma, scores = choose_sigma(_random_windows(data, "val", n_val, rng),
-                                 generate(model, data, n_gen, seed, batch, device), grid, device=device)
+                                 generate_batches(model, data, n_gen, seed, batch, device), grid, device=device)
     runs = [float(parzen_log_likelihood(_random_windows(data, "test", n_test, rng),
-                                        generate(model, data, n_gen, seed + 1 + r, batch, device), [sigma],
+                                        generate_batches(model, data, n_gen, seed + 1 + r, batch, device), [sigma],
                                         device=device)[0]) for r in range(p["runs"])]
     entry = {"status": "ok", "mean": float(np.mean(runs)), "ci95": float(np.std(runs)), "n": n_test, "runs": runs}
     return entry, {"sigma": sigma, "sigma_grid": grid.tolist(), "sigma_val_scores": scores.tolist()}
