@@ -27,8 +27,9 @@ def _flat(a) -> torch.Tensor:
 def centre_of(points: torch.Tensor, block: int) -> torch.Tensor:
     """Mean row, accumulated in float64 block by block (no float64 copy of the whole set)."""
     total = torch.zeros(points.shape[1], dtype=torch.float64, device=points.device)
-    for a in range(0, len(points), block):
-        total += points[a:a + block].sum(0, dtype=torch.float64)
+    rows = max(1, min(block, 2 ** 21 // max(points.shape[1], 1)))   # float64 temporaries of <= 16 MB
+    for a in range(0, len(points), rows):
+        total += points[a:a + rows].sum(0, dtype=torch.float64)
     return (total / len(points)).to(points.dtype)
 
 
@@ -37,7 +38,12 @@ def centred_blocks(points: torch.Tensor, centre: torch.Tensor, block: int, devic
     costs a 1/block-th of its distance products)."""
     for a in range(0, len(points), block):
         b = points[a:a + block].to(device, torch.float32) - centre
-        yield b, b.pow(2).sum(1)
+        yield b, row_norms_sq(b)
+
+
+def row_norms_sq(b: torch.Tensor) -> torch.Tensor:
+    """||row||^2 of each row, without a temporary the size of ``b``."""
+    return torch.einsum("ij,ij->i", b, b)
 
 
 def squared_distances(xb: torch.Tensor, xb_sq: torch.Tensor, mb: torch.Tensor, mb_sq: torch.Tensor) -> torch.Tensor:
@@ -64,7 +70,7 @@ def sample_blocks(samples, block: int):
 
 
 @torch.no_grad()
-def parzen_log_likelihood(test, samples, sigmas, *, block: int = 1024, device="cpu") -> np.ndarray:
+def parzen_log_likelihood(test, samples, sigmas, *, block: int = 512, device="cpu") -> np.ndarray:
     """[len(sigmas)] mean log p(x) over the test points for each sigma (float64 accumulation).
 
     ``samples``: a tensor/array [n, ...] or an iterable of such batches (streamed: one block in memory)."""
@@ -80,7 +86,7 @@ def parzen_log_likelihood(test, samples, sigmas, *, block: int = 1024, device="c
             raise ValueError(f"samples have {mb.shape[1]} values each, test points {x.shape[1]}")
         n += len(mb)
         mb = mb.to(device, torch.float32) - centre
-        mb_sq = mb.pow(2).sum(1)
+        mb_sq = row_norms_sq(mb)
         for a, (xb, xb_sq) in zip(range(0, len(x), block), centred_blocks(x, centre, block, device)):
             d2 = squared_distances(xb, xb_sq, mb, mb_sq).double()                     # [bx, bm]
             for s in range(len(sig)):     # one sigma at a time: memory stays at one [bx, bm] block
@@ -100,7 +106,7 @@ def sigma_grid(low: float = 0.01, high: float = 1.0, count: int = 20) -> np.ndar
     return np.logspace(math.log10(low), math.log10(high), count)
 
 
-def choose_sigma(val, samples, grid, *, block: int = 1024, device="cpu") -> tuple[float, np.ndarray]:
+def choose_sigma(val, samples, grid, *, block: int = 512, device="cpu") -> tuple[float, np.ndarray]:
     """The grid's sigma that maximises the validation log-likelihood, and every sigma's score."""
     scores = parzen_log_likelihood(val, samples, grid, block=block, device=device)
     return float(np.asarray(grid)[int(np.argmax(scores))]), scores
