@@ -179,6 +179,14 @@ class ReDO(nn.Module):
             raise ModelConfigError(f"unknown ReDO config keys {sorted(unknown)}; known: {sorted(DEFAULTS)}")
         return cls(**{**DEFAULTS, **cfg})
 
+    @staticmethod
+    def initial_mask_net(cfg: dict, seed: int) -> MaskNetwork:
+        """F exactly as a training run seeded with ``seed`` starts: ``__init__`` builds F first, so F alone
+        built after the same ``torch.manual_seed`` draws the same weights (without the 90 M others)."""
+        full = {**DEFAULTS, **cfg}
+        torch.manual_seed(seed)
+        return MaskNetwork.from_config({k: full[k] for k in MaskNetwork.CONFIG_KEYS})
+
     def sample_z(self, batch: int, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
         device = device or next(self.parameters()).device
         return torch.randn(batch, self.n_regions, self.z_dim, generator=generator, device=device)

@@ -87,6 +87,19 @@ def test_deterministic_given_seed():
     assert float(losses()) == float(losses())
 
 
+def test_initial_mask_net_is_f_as_a_seeded_run_starts():
+    """The at-init baseline of the evaluation (claim "ReDO improves with training") must be the F that
+    training started from: the same seed gives the same weights, another seed other weights."""
+    cfg = {"n_regions": 2, **TINY}
+    torch.manual_seed(11)
+    trained_from = ReDO.from_config(cfg).mask_net.state_dict()
+    start = ReDO.initial_mask_net(cfg, 11).state_dict()
+    assert start.keys() == trained_from.keys()
+    assert all(torch.equal(start[k], trained_from[k]) for k in start)
+    other = ReDO.initial_mask_net(cfg, 12).state_dict()
+    assert not all(torch.equal(other[k], start[k]) for k in start)
+
+
 def test_supervised_loss_decreases_on_a_tiny_batch():
     torch.manual_seed(0)
     net = MaskNetwork(2, nf=4, n_res=1)

@@ -42,6 +42,8 @@ def test_flowers_train_restart_evaluate_table_and_resume(project, monkeypatch):
     assert evaluate.main(exp) == 0
     metrics = json.loads((project / "results/ci/redo-flowers/metrics.json").read_text())
     assert metrics["metrics"]["IoU_test"]["n"] == 2 and 0 <= metrics["metrics"]["IoU_test"]["mean"] <= 1
+    at_init = metrics["metrics"]["IoU_test_at_init"]        # F before training, one score per run
+    assert at_init["n"] == 2 and len(metrics["per_run"]["IoU_test_at_init"]) == 2 and 0 <= at_init["mean"] <= 1
     out = project / "reports/tables/table_5_4.csv"
     assert tables.main(["--table", "5.4", *ci, "--out", str(out), "--metrics", "results/ci/redo-flowers/metrics.json",
                         "--expect", "Flowers|ReDO"]) in (0, None)

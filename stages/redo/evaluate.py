@@ -5,11 +5,15 @@ accuracy and IoU under their best region permutation (stages/metrics/segmentatio
 the images; the table shows the mean ± standard deviation of those per-run scores over the runs (the
 thesis: mean ± std over 5 runs). Train scores are "not_reported" where the training images have no masks
 (LFW). Also writes segmentation.npz (run 0's test masks and per-image scores) for the figures.
+
+Beyond the table: ``Acc_test_at_init`` / ``IoU_test_at_init`` score F as each run started (same seed, no
+training), the baseline of the claim "ReDO improves with training" (stages/redo/claims.yaml).
 """
 from __future__ import annotations
 
 import numpy as np
 
+from models.redo import ReDO
 from stages import paths
 from stages.errors import atomic_path, write_json_atomic
 from stages.metrics.segmentation import IOU_EMPTY_RULE, hard_regions, score_masks
@@ -47,8 +51,13 @@ def evaluate(args, params: dict, profile: str) -> int:
             if run == 0 and split == "test":
                 kept = {"test_regions": hard_regions(masks).astype(np.uint8),
                         "test_acc": scores["Acc"], "test_iou": scores["IoU"]}
+        if data.labelled("test"):
+            start = ReDO.initial_mask_net(cfg["model"], tr["seed"] + run).to(device).eval()
+            scores = score_masks(data.masks["test"], segment_all(start, data.images["test"], tr["eval_batch_size"], device))
+            for name, values in scores.items():
+                per_run.setdefault(f"{name}_test_at_init", []).append(float(values.mean()))
     metrics = {}
-    for col in ("Acc_train", "IoU_train", "Acc_test", "IoU_test"):
+    for col in ("Acc_train", "IoU_train", "Acc_test", "IoU_test", "Acc_test_at_init", "IoU_test_at_init"):
         metrics[col] = (spread(per_run[col]) if col in per_run else
                         {"status": "not_reported", "reason": "the training images have no masks"})
     out = {"experiment": exp, "profile": profile, "model": "redo", "dataset": cfg["dataset"],
