@@ -5,7 +5,6 @@ import torch.nn.functional as F
 
 from models.blocks import ModelConfigError
 from models.redo import MaskNetwork, ReDO
-from models.gan_blocks import SNConv2d, init_, sn
 from models.redo_layers import SelfAttention
 from stages.redo.train import build_optimisers, is_collapsed, train_step
 
@@ -99,37 +98,6 @@ def test_initial_mask_net_is_f_as_a_seeded_run_starts():
     assert all(torch.equal(start[k], trained_from[k]) for k in start)
     other = ReDO.initial_mask_net(cfg, 12).state_dict()
     assert not all(torch.equal(other[k], start[k]) for k in start)
-
-
-@pytest.mark.parametrize("cin, cout, k, hw", [(32, 64, 3, 4),     # output smaller than W: conv(x, W) / sigma
-                                            (3, 8, 3, 16)])    # W smaller: conv(x, W / sigma), as torch
-def test_sn_conv_is_torchs_spectral_norm(cin, cout, k, hw):
-    """SNConv2d computes torch.nn.utils.spectral_norm's function: same init draws, state-dict keys and
-    buffers, outputs and gradients (to float rounding), the same power-iteration update in training."""
-    torch.manual_seed(5)
-    ours = sn(torch.nn.Conv2d(cin, cout, k, padding=k // 2))
-    torch.manual_seed(5)
-    plain = torch.nn.Conv2d(cin, cout, k, padding=k // 2)
-    init_(plain)
-    ref = torch.nn.utils.spectral_norm(plain)
-    assert type(ours) is SNConv2d and not ours._forward_pre_hooks
-    a, b = ours.state_dict(), ref.state_dict()
-    assert a.keys() == b.keys() == {"weight_orig", "weight_u", "weight_v", "bias"}
-    assert all(torch.equal(a[n], b[n]) for n in a)
-    x = torch.randn(2, cin, hw, hw, requires_grad=True)
-    for training in (True, False):
-        ours.train(training)
-        ref.train(training)
-        y, y_ref = ours(x), ref(x)
-        torch.testing.assert_close(y, y_ref, rtol=1e-5, atol=1e-5)
-        grads = torch.autograd.grad(y.square().sum(), [x, ours.weight_orig, ours.bias])
-        grads_ref = torch.autograd.grad(y_ref.square().sum(), [x, ref.weight_orig, ref.bias])
-        for g, g_ref in zip(grads, grads_ref):
-            torch.testing.assert_close(g, g_ref, rtol=1e-4, atol=1e-4 * float(g_ref.abs().max()))
-        assert torch.equal(ours.weight_u, ref.weight_u) and torch.equal(ours.weight_v, ref.weight_v)
-    # checkpoints move both ways (the released weights were saved with torch's hook)
-    ours.load_state_dict(ref.state_dict())
-    ref.load_state_dict(ours.state_dict())
 
 
 def test_supervised_loss_decreases_on_a_tiny_batch():
