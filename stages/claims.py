@@ -26,10 +26,11 @@ chapter list of stages/chapters.py, nothing else to register). Its shape::
             scale: 0.5                         # optional: compare with scale x right (default 1)
 
 An operand is ``{experiment, metric}`` (the ``metrics.<metric>`` entry of that experiment's metrics.json:
-``mean`` and ``ci95``, the 95% half width), ``{experiment, table, metric}`` for an experiment that fills several
-thesis tables (its ``metrics_<table>.json``, see stages/paths.report_files), or ``{value, why}`` (a constant,
-with the reason it is the threshold). ``thesis`` (optional) names an id of reference/thesis_numbers.yaml: the same test is then also
-decided on the thesis's numbers (their ``plus_minus`` as the half width), a check that the claim is read right.
+``mean`` and ``ci95``, the 95% half width), ``{experiment, table, metric}`` for an experiment that fills
+several thesis tables (its ``metrics_<table>.json``, see stages/paths.report_files), or ``{value, why}`` (a
+constant, with the reason it is the threshold). ``thesis`` (optional) names an id of
+reference/thesis_numbers.yaml: the same test is then also decided on the thesis's numbers (their
+``plus_minus`` as the half width), a check that the claim is read right.
 
 Deciding a test: the margin m = left - scale x right for ">" (scale x right - left for "<"), its 95%
 half width h = sqrt(h_left^2 + (scale x h_right)^2) (the two means treated as independent: conservative
