@@ -11,14 +11,6 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def pytest_collection_modifyitems(config, items):
-    """Files holding an ``e2e`` test are collected first (the order is stable otherwise): with `make test`'s
-    `-n 2 --dist loadfile` the ~9-minute end-to-end build then runs beside the rest of the suite instead of
-    starting last and running alone."""
-    first = {item.path for item in items if item.get_closest_marker("e2e")}
-    items.sort(key=lambda item: item.path not in first)
 PROJECT_ITEMS = ["params.yaml", "dvc.yaml", "Snakefile", "workflow", "profiles", "stages", "models", "reference"]
 
 

@@ -157,7 +157,6 @@ def _start_dvc_build(project):
 
 
 @pytest.mark.slow
-@pytest.mark.e2e
 def test_both_tools_build_the_same_report_and_rerun_only_what_changed(tmp_path):
     dv = copy_project(tmp_path / "dvc")
     dvc_build = _start_dvc_build(dv)
