@@ -191,3 +191,40 @@ def test_from_config_rejects_unknown_keys():
     model = build_model("srvp", {**TINY, "beta_z": 1.5})
     assert isinstance(model, SRVP) and model.beta_z == 1.5
     assert SRVP(**model.config).config == model.config
+
+
+# ----------------------------------------------------------------------------- decoder output layer
+@pytest.mark.parametrize("bias", [True, False])
+def test_output_conv_transpose_matches_nn_conv_transpose(bias):
+    # One output channel on CPU takes ATen's native kernels: same values and gradients as nn.ConvTranspose2d up
+    # to float rounding, same parameter names (released weights load unchanged), oneDNN setting restored.
+    from models.blocks import OutputConvTranspose2d
+
+    torch.manual_seed(0)
+    fast = OutputConvTranspose2d(8, 1, 4, 2, 1, bias=bias)
+    ref = nn.ConvTranspose2d(8, 1, 4, 2, 1, bias=bias)
+    ref.load_state_dict(fast.state_dict())
+    x = torch.randn(6, 8, 16, 16)
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    ya, yb = fast(xa), ref(xb)
+    assert ya.shape == (6, 1, 32, 32)
+    torch.testing.assert_close(ya, yb, rtol=1e-5, atol=1e-5)
+    g = torch.randn_like(ya)
+    ya.backward(g)
+    yb.backward(g)
+    torch.testing.assert_close(xa.grad, xb.grad, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(fast.weight.grad, ref.weight.grad, rtol=1e-4, atol=1e-4)
+    if bias:
+        torch.testing.assert_close(fast.bias.grad, ref.bias.grad, rtol=1e-4, atol=1e-3)
+    assert torch.backends.mkldnn.enabled
+
+
+def test_native_conv_transpose_gradcheck():
+    from models.blocks import _NativeConvTranspose2d
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 3, 5, 5, dtype=torch.double, generator=g, requires_grad=True)
+    w = torch.randn(3, 1, 4, 4, dtype=torch.double, generator=g, requires_grad=True)
+    b = torch.randn(1, dtype=torch.double, generator=g, requires_grad=True)
+    assert torch.autograd.gradcheck(
+        lambda x, w, b: _NativeConvTranspose2d.apply(x, w, b, (2, 2), (1, 1), (0, 0), (1, 1)), (x, w, b))
