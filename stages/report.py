@@ -35,6 +35,7 @@ from reportlab.platypus import (BaseDocTemplate, Frame, Image, KeepTogether, Nex
 
 from stages import paths
 from stages.errors import ConfigError, DataError, run_cli, write_bytes_atomic
+from stages.registry import safe_load
 from stages.tables import DASH, STATUS_NOT_RERUN, STATUS_NOT_RUN, STATUS_OURS
 
 THESIS = "M. Chen, Learning with Weak Supervision Using Deep Generative Networks, Sorbonne Université, 2020"
@@ -185,7 +186,7 @@ def read_figure(png: str | Path) -> FigureInput:
 def load_captions(path: str | Path) -> dict[str, str]:
     path = Path(path)
     try:
-        ref = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        ref = safe_load(path.read_text())
         return {str(k): str(v["caption_short"]) for k, v in ref["tables"].items()}
     except FileNotFoundError:
         raise DataError(f"reference numbers {path} not found: restore it from version control")

@@ -30,6 +30,7 @@ import yaml
 
 from stages import chapters, paths
 from stages.errors import ConfigError, DataError, atomic_path, run_cli
+from stages.registry import safe_load
 
 DASH = "—"
 STATUS_OURS = "ours"
@@ -70,7 +71,7 @@ def load_reference(path: str | Path, table: str) -> ThesisTable:
     """Rows, columns and thesis cells of ``table``, in the order the thesis prints them."""
     path = Path(path)
     try:
-        ref = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        ref = safe_load(path.read_text())
         numbers, tables = ref["numbers"], ref["tables"]
     except FileNotFoundError:
         raise DataError(f"reference numbers {path} not found: restore it from version control")

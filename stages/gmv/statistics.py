@@ -19,6 +19,7 @@ import yaml
 from stages import paths
 from stages.extra_table import write_extra_table
 from stages.errors import DataError, run_cli
+from stages.registry import safe_load
 
 STATS = ("train_samples", "test_samples", "train_objects", "test_objects", "views_per_object_min",
          "views_per_object_mean", "views_per_object_max")
@@ -47,7 +48,7 @@ def _content(path: str, test_from: int | None) -> tuple[np.ndarray, np.ndarray]:
 
 def _thesis_rows(reference: str) -> dict[str, dict]:
     try:
-        ref = yaml.safe_load(Path(reference).read_text())
+        ref = safe_load(Path(reference).read_text())
         return {r["dataset"]: r for r in ref["dataset_statistics"]["table_4_2"]["rows"]}
     except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
         raise DataError(f"{reference} lacks dataset_statistics.table_4_2 ({exc}): restore it from version control")

@@ -22,6 +22,7 @@ import yaml
 from stages import paths
 from stages.extra_table import write_extra_table
 from stages.errors import ConfigError, DataError, run_cli
+from stages.registry import safe_load
 
 NUMBER = "4.1b"
 TITLE = "Emilya: windows per split and the emotion classifier's accuracy on real test windows"
@@ -42,7 +43,7 @@ def _load_json(path: str) -> dict:
 
 def thesis_facts(reference: str) -> tuple[dict, float]:
     try:
-        ref = yaml.safe_load(Path(reference).read_text())
+        ref = safe_load(Path(reference).read_text())
         stats = ref["dataset_statistics"]["emilya_section_4_1_2"]
         acc = next(e["value"] for e in ref["numbers"] if e["id"] == CLASSIFIER_ID)
     except (OSError, yaml.YAMLError, KeyError, TypeError, StopIteration) as exc:
