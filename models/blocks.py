@@ -19,6 +19,7 @@ meant for tiny tests.
 from __future__ import annotations
 
 import inspect
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -179,22 +180,23 @@ class _NativeConvTranspose2d(torch.autograd.Function):
         return gx, gw, gb, None, None, None, None
 
 
-class _onednn_off:
+@contextmanager
+def _onednn_off():
     """Switch oneDNN (mkldnn) convolutions off for the enclosed ops, restoring the previous setting."""
-
-    def __enter__(self):
-        self.previous = torch.backends.mkldnn.enabled
-        torch.backends.mkldnn.enabled = False
-
-    def __exit__(self, *exc):
-        torch.backends.mkldnn.enabled = self.previous
+    previous = torch.backends.mkldnn.enabled
+    torch.backends.mkldnn.enabled = False
+    try:
+        yield
+    finally:
+        torch.backends.mkldnn.enabled = previous
 
 
 class OutputConvTranspose2d(nn.ConvTranspose2d):
     """A decoder's last transposed conv. Same parameters and values as ``nn.ConvTranspose2d``; on CPU in float32
     with a single output channel (grey-level frames) it runs forward and backward on ATen's native kernels,
-    because oneDNN's deconvolution is 2-4x slower for one output channel (e.g. 64 -> 1 channels, 32 -> 64 px,
-    240 frames: 0.83 s forward + backward against 0.27 s, 1 thread). Results differ at float rounding only."""
+    because oneDNN's deconvolution is 2-4x slower for one output channel (the layer alone, 64 -> 1 channels,
+    32 -> 64 px, 240 frames: 0.83 s forward + backward against 0.27 s, 1 thread; a whole SVG step on SM-MNIST:
+    27% less CPU at smoke size, 5% at paper size). Results differ at float rounding only."""
 
     def forward(self, x: Tensor, output_size=None) -> Tensor:
         if (output_size is None and x.device.type == "cpu" and x.dtype == torch.float32 and self.out_channels == 1
