@@ -73,14 +73,14 @@ for st in GRAPH + [HTML]:
         params:
             cmd=st.shell,
             digest=st.digest,
+            usage=f"logs/{PROFILE}/{st.name}.usage.json",
         log:
             f"logs/{PROFILE}/{st.name}.log",
-        benchmark:
-            f"logs/{PROFILE}/{st.name}.benchmark.tsv"
         threads: TORCH_THREADS or min(st.resources.cpus, workflow.cores)
         resources:
             gpu=st.resources.gpu,
             runtime=st.resources.runtime,
             mem_mb=st.resources.mem_mb,
+        # The stage writes its wall/CPU seconds and peak memory to params.usage (stages/usage.py).
         shell:
-            "{params.cmd} 2>&1 | tee {log}"
+            "export WEAKGEN_USAGE_FILE={params.usage:q}; {params.cmd} 2>&1 | tee {log}"

@@ -1,7 +1,8 @@
 """Wall time of the whole smoke report (`snakemake --cores all reports/thesis_tables.pdf`) from a cold
 copy of the project, with the existing venv (JSON on stdout): per rule its wall seconds, per chapter the
-sum of its rules' wall seconds and CPU seconds (Snakemake's benchmark files; dataset stages shared by
-chapters and the report count as "shared"), and the CPU seconds of the whole run, Snakemake's own included.
+sum of its rules' wall seconds and CPU seconds (each stage's own record, logs/<profile>/<rule>.usage.json,
+written by stages/usage.py; dataset stages shared by chapters and the report count as "shared"), the CPU
+seconds of the whole run, and how many of them Snakemake's own process spent (scheduling, bookkeeping).
 
     python benchmarks/smoke_report.py [--profile smoke] [--repo PATH]
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shutil
 import subprocess
@@ -39,31 +41,49 @@ def main():
         exe = Path(sys.executable).parent / "snakemake"
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
-        proc = subprocess.run([str(exe), "--cores", "all", "reports/thesis_tables.pdf", "--config",
-                               f"profile={args.profile}"], cwd=work, capture_output=True, text=True)
+        log = work / "snakemake.stderr"  # a file, not a pipe: a full pipe would stall Snakemake
+        with log.open("w") as err:
+            proc = subprocess.Popen([str(exe), "--cores", "all", "reports/thesis_tables.pdf", "--config",
+                                     f"profile={args.profile}"], cwd=work, stdout=subprocess.DEVNULL, stderr=err)
+            snakemake_cpu = _own_cpu_until_exit(proc)
+        stderr = log.read_text()
         wall = time.perf_counter() - start
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         # All CPU of the run: every job plus Snakemake's own scheduling and bookkeeping.
         total_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         chapter_of = _chapters(work, args.profile)
-        per_rule, per_chapter, cpu = {}, {}, 0.0  # Snakemake's per-rule benchmark files (s, ..., cpu_time)
-        for tsv in sorted((work / "logs" / args.profile).glob("*.benchmark.tsv")):
-            header, values = (line.split("\t") for line in tsv.read_text().splitlines()[:2])
-            rule = tsv.name.removesuffix(".benchmark.tsv")
-            rule_cpu = float(values[header.index("cpu_time")])
-            per_rule[rule] = float(values[0])
+        per_rule, per_chapter, cpu = {}, {}, 0.0
+        for record in sorted((work / "logs" / args.profile).glob("*.usage.json")):
+            usage = json.loads(record.read_text())
+            rule = record.name.removesuffix(".usage.json")
+            per_rule[rule] = usage["wall_s"]
             chapter = per_chapter.setdefault(chapter_of.get(rule) or "shared", {"job_s": 0.0, "cpu_s": 0.0, "jobs": 0})
-            chapter["job_s"] += float(values[0])
-            chapter["cpu_s"] += rule_cpu
+            chapter["job_s"] += usage["wall_s"]
+            chapter["cpu_s"] += usage["cpu_s"]
             chapter["jobs"] += 1
-            cpu += rule_cpu
+            cpu += usage["cpu_s"]
         emit("smoke_report", {"repo": str(args.repo), "profile": args.profile, "returncode": proc.returncode,
                               "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
-                              "cpu_s_with_snakemake": round(total_cpu, 1), "jobs": len(per_rule),
+                              "cpu_s_with_snakemake": round(total_cpu, 1),
+                              "snakemake_own_cpu_s": snakemake_cpu, "jobs": len(per_rule),
                               "per_chapter": {k: {m: round(v, 1) for m, v in c.items()}
                                               for k, c in sorted(per_chapter.items())},
                               "rule_seconds": per_rule,
-                              "stderr_tail": proc.stderr[-2000:] if proc.returncode else ""})
+                              "stderr_tail": stderr[-2000:] if proc.returncode else ""})
+
+
+def _own_cpu_until_exit(proc: subprocess.Popen) -> float | None:
+    """CPU seconds of the process itself (all its threads, not its children), read from /proc while it
+    runs: the last reading before it exits (Linux only; None elsewhere)."""
+    tick, last = os.sysconf("SC_CLK_TCK"), None
+    while proc.poll() is None:
+        try:
+            fields = Path(f"/proc/{proc.pid}/stat").read_text().rpartition(")")[2].split()
+            last = round((int(fields[11]) + int(fields[12])) / tick, 1)
+        except (OSError, ValueError, IndexError):
+            pass
+        time.sleep(0.5)
+    return last
 
 
 def _chapters(work: Path, profile: str) -> dict[str, str]:

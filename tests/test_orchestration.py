@@ -6,6 +6,7 @@ whole-graph build alone took ~25 minutes of the CI budget; the stage commands ar
 from __future__ import annotations
 
 import copy
+import json
 import re
 import subprocess
 import sys
@@ -178,6 +179,11 @@ def _snakemake_half(tmp_path) -> dict[str, bytes]:
     table = (smk / "reports/tables/table_3_2.csv").read_text()
     assert "16.90 ± 0.09" in table  # thesis SRVP SM-MNIST PSNR beside ours
     assert snakemake_pending(smk) == set()
+    # Each job recorded what it cost (stages/usage.py, set up by the Snakefile): every stage of the graph.
+    usage = {f.name.removesuffix(".usage.json"): json.loads(f.read_text())
+             for f in (smk / "logs" / PROFILE).glob("*.usage.json")}
+    assert set(usage) == {st.name for st in build_graph(load_params(smk / "params.yaml"), PROFILE)}
+    assert all(0 < u["cpu_s"] and 0 < u["wall_s"] and u["max_rss_mb"] > 10 for u in usage.values())
 
     # The ci profile overrides the learning rate: changing the base value changes no resolved config.
     edit_params(smk, lambda p: p["experiments"]["svg-smmnist"]["base"]["train"].update(lr=1.0e-3))
@@ -194,6 +200,7 @@ def _snakemake_half(tmp_path) -> dict[str, bytes]:
 
 def _dvc_half(dv, built: dict[str, bytes]):
     # --- DVC on a fresh copy (built in the background above): same commands, same bytes.
+    assert not list(dv.glob("logs/**/*.usage.json"))  # only Snakemake asks stages for a usage record
     for f, content in built.items():
         assert (dv / f).read_bytes() == content, f"{f} differs between the Snakemake and DVC builds"
     assert dvc_pending(dv) == set()
