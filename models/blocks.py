@@ -21,6 +21,7 @@ from __future__ import annotations
 import inspect
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Sequence
 
 import torch
@@ -141,21 +142,57 @@ class VGGEncoder(_Encoder):
 
 class _Decoder(nn.Module):
     """Runs ``first`` on the input vector seen as a 1x1 map, then ``stages``; before each stage the matching skip map
-    (deepest first) is concatenated on channels when the decoder was built with ``skip=True``. Sigmoid output."""
+    (deepest first) is concatenated on channels when the decoder was built with ``skip=True``. Sigmoid output.
+
+    ``repeats`` > 1: the skip maps are given once per group of ``repeats`` consecutive rows of ``h`` (the frames
+    of one clip share one frame's maps in SVG and SRVP). The first conv of each stage is linear, so on the
+    concatenation it is conv(h, W_h) + conv(skip, W_skip); the skip term is then computed once per group and
+    broadcast, instead of once per row: about half the decoder's convolution work for 15-frame clips. Same
+    parameters, same result up to float rounding (tests/test_video_svg_model.py)."""
 
     first: nn.Module
     stages: nn.ModuleList
     skip: bool
 
-    def forward(self, h: Tensor, skips: Sequence[Tensor] | None = None) -> Tensor:
+    def forward(self, h: Tensor, skips: Sequence[Tensor] | None = None, repeats: int = 1) -> Tensor:
         if self.skip != (skips is not None):
             raise ValueError("skip maps must be given if and only if the decoder was built with skip=True")
         h = self.first(h[:, :, None, None])
         for i, stage in enumerate(self.stages):
-            if skips is not None:
-                h = torch.cat([h, skips[i]], 1)
-            h = stage(h)
+            if skips is None:
+                h = stage(h)
+            elif repeats == 1:
+                h = stage(torch.cat([h, skips[i]], 1))
+            else:
+                if h.shape[0] != skips[i].shape[0] * repeats:
+                    raise ValueError(f"{h.shape[0]} rows do not make groups of {repeats} for {skips[i].shape[0]} "
+                                     f"skip maps")
+                h = _stage_on_concat(stage, h, skips[i], repeats)
         return torch.sigmoid(h)
+
+
+def _stage_on_concat(stage: nn.Module, h: Tensor, skip: Tensor, repeats: int) -> Tensor:
+    """``stage(cat([h, skip repeated per group], 1))`` with the stage's first conv split (see _Decoder)."""
+    if isinstance(stage, nn.Sequential):
+        h = _stage_on_concat(stage[0], h, skip, repeats)
+        for module in stage[1:]:
+            h = module(h)
+        return h
+    n = h.shape[1]
+    if isinstance(stage, nn.ConvTranspose2d):   # weight [in, out, k, k]
+        conv = stage.conv_transpose if isinstance(stage, OutputConvTranspose2d) else partial(_conv_transpose, stage)
+        main, shared = conv(h, stage.weight[:n], stage.bias), conv(skip, stage.weight[n:], None)
+    elif isinstance(stage, nn.Conv2d):          # weight [out, in, k, k]
+        main, shared = (stage._conv_forward(h, stage.weight[:, :n], stage.bias),
+                        stage._conv_forward(skip, stage.weight[:, n:], None))
+    else:
+        raise TypeError(f"a decoder stage must start with a convolution, not {type(stage).__name__}")
+    return (main.unflatten(0, (-1, repeats)) + shared[:, None]).flatten(0, 1)
+
+
+def _conv_transpose(conv: nn.ConvTranspose2d, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    return F.conv_transpose2d(x, weight, bias, conv.stride, conv.padding, conv.output_padding, conv.groups,
+                              conv.dilation)
 
 
 class _NativeConvTranspose2d(torch.autograd.Function):
@@ -199,11 +236,17 @@ class OutputConvTranspose2d(nn.ConvTranspose2d):
     27% less CPU at smoke size, 5% at paper size). Results differ at float rounding only."""
 
     def forward(self, x: Tensor, output_size=None) -> Tensor:
-        if (output_size is None and x.device.type == "cpu" and x.dtype == torch.float32 and self.out_channels == 1
-                and self.groups == 1 and self.padding_mode == "zeros" and not torch.is_autocast_enabled("cpu")):
-            return _NativeConvTranspose2d.apply(x, self.weight, self.bias, self.stride, self.padding,
-                                                self.output_padding, self.dilation)
+        if output_size is None:
+            return self.conv_transpose(x, self.weight, self.bias)
         return super().forward(x, output_size)
+
+    def conv_transpose(self, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        """This layer's transposed conv with the given weight and bias (the decoder splits its weight)."""
+        if (x.device.type == "cpu" and x.dtype == torch.float32 and weight.shape[1] == 1 and self.groups == 1
+                and self.padding_mode == "zeros" and not torch.is_autocast_enabled("cpu")):
+            return _NativeConvTranspose2d.apply(x, weight, bias, self.stride, self.padding, self.output_padding,
+                                                self.dilation)
+        return _conv_transpose(self, x, weight, bias)
 
 
 class DCGANDecoder(_Decoder):

@@ -170,12 +170,10 @@ class SRVP(nn.Module):
         """Frames [B, T, C, H, W] from content w [B, nh_inf], states y [B, T, ny] and one frame's skip maps."""
         b, t = y.shape[:2]
         inp = torch.cat([w[:, None].expand(b, t, w.shape[-1]), y], dim=-1).flatten(0, 1)
-        skips = None
-        if self.skip:
-            if skip_maps is None:
-                raise ValueError("this SRVP model uses skip connections: give the skip frame's encoder maps")
-            skips = [m[:, None].expand(b, t, *m.shape[1:]).flatten(0, 1) for m in skip_maps]
-        return self.decoder(inp, skips).unflatten(0, (b, t))
+        if self.skip and skip_maps is None:
+            raise ValueError("this SRVP model uses skip connections: give the skip frame's encoder maps")
+        # One frame's maps per clip, shared by its t frames (the decoder computes their term once per clip).
+        return self.decoder(inp, skip_maps if self.skip else None, repeats=t).unflatten(0, (b, t))
 
     # ------------------------------------------------------------------------------------------------------------
     # Training objective

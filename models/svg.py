@@ -113,8 +113,8 @@ class SVG(nn.Module):
     def _decode(self, g: Tensor, skip_maps: list[Tensor]) -> Tensor:
         """Frames [B, T, C, H, W] from predictor outputs g [B, T, g_dim] and one frame's maps per row."""
         b, t = g.shape[:2]
-        skips = [m[:, None].expand(b, t, *m.shape[1:]).flatten(0, 1) for m in skip_maps]
-        return self.decoder(g.flatten(0, 1), skips).unflatten(0, (b, t))
+        # One frame's maps per clip, shared by its t frames (the decoder computes their term once per clip).
+        return self.decoder(g.flatten(0, 1), skip_maps, repeats=t).unflatten(0, (b, t))
 
     def _teacher_forced(self, x: Tensor, generator: torch.Generator | None, sample: bool):
         """Posterior pass over x with ground-truth inputs: (x_hat of frames 2..T, q, p)."""

@@ -229,3 +229,44 @@ def test_native_conv_transpose_gradcheck():
     b = torch.randn(1, dtype=torch.double, generator=g, requires_grad=True)
     assert torch.autograd.gradcheck(
         lambda x, w, b: _NativeConvTranspose2d.apply(x, w, b, (2, 2), (1, 1), (0, 0), (1, 1)), (x, w, b))
+
+
+# ----------------------------------------------------------------------------- skip maps shared by a clip
+@pytest.mark.parametrize("arch,channels", [("dcgan", 1), ("dcgan", 3), ("vgg", 1), ("vgg", 3)])
+def test_decoder_with_skip_maps_per_clip_equals_the_concatenation(arch, channels):
+    # repeats=t computes each stage's skip term once per clip; in float64 it equals decoding every frame with
+    # its copy of the maps concatenated, values and gradients (decoder parameters, inputs, skip maps).
+    from models.blocks import make_decoder, make_encoder
+
+    torch.manual_seed(0)
+    dec = make_decoder(arch, channels, 30, 8, 32, skip=True).double().train()
+    _, maps = make_encoder(arch, channels, 30, 8, 32).double()(torch.randn(3, channels, 32, 32, dtype=torch.double))
+    b, t = 3, 4
+    h = torch.randn(b * t, 30, dtype=torch.double, requires_grad=True)
+    maps = [m.detach().requires_grad_() for m in maps]
+    wrt = [h, *maps, *dec.parameters()]
+    ref = dec(h, [m[:, None].expand(b, t, *m.shape[1:]).flatten(0, 1) for m in maps])
+    g = torch.randn_like(ref)
+    grads_ref = torch.autograd.grad((ref * g).sum(), wrt)
+    out = dec(h, maps, repeats=t)
+    grads = torch.autograd.grad((out * g).sum(), wrt)
+    torch.testing.assert_close(out, ref, rtol=1e-12, atol=1e-12)
+    for a, r in zip(grads, grads_ref):
+        torch.testing.assert_close(a, r, rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match="groups of 5"):
+        dec(h, maps, repeats=5)
+
+
+def test_skip_model_decodes_each_clip_with_its_own_maps(monkeypatch):
+    # SRVP hands the decoder one frame's maps per clip and the clip length as `repeats`.
+    model = make(arch="vgg", skip=True, nf=4, image_size=32)
+    calls = []
+    decoder_forward = model.decoder.forward
+
+    def spy(h, skips=None, repeats=1):
+        calls.append((h.shape[0], {s.shape[0] for s in skips}, repeats))
+        return decoder_forward(h, skips, repeats)
+
+    monkeypatch.setattr(model.decoder, "forward", spy)
+    model.training_losses(video(size=32), gen())
+    assert calls == [(B * T, {B}, T)]
