@@ -33,14 +33,28 @@ def process_wall_seconds() -> float | None:
     return time.time() - psutil.Process().create_time()
 
 
+def own_peak_rss_kib(fallback: int) -> int:
+    """Peak resident memory of this process image, KiB. Linux's ru_maxrss also counts the image it replaced
+    (a process spawned by a 2 GB parent reports at least 2 GB), so /proc's VmHWM is read where it exists."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return fallback
+
+
 def current_usage() -> dict:
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    # ru_maxrss is in KiB on Linux and in bytes on macOS; a waited child's peak is reported separately.
-    per_mib = 1024 * 1024 if sys.platform == "darwin" else 1024
+    # ru_maxrss is in KiB on Linux and in bytes on macOS; a waited child's peak is reported separately (it
+    # may include this process's size when it was spawned, which this process's own peak already covers).
+    per_kib = 1024 if sys.platform == "darwin" else 1
+    own_kib = own_peak_rss_kib(own.ru_maxrss // per_kib)
     wall = process_wall_seconds()
     return {"wall_s": None if wall is None else round(wall, 3),
             "cpu_s": round(own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime, 3),
-            "max_rss_mb": round(max(own.ru_maxrss, children.ru_maxrss) / per_mib, 1)}
+            "max_rss_mb": round(max(own_kib, children.ru_maxrss // per_kib) / 1024, 1)}
 
 
 def record_usage() -> None:

@@ -24,6 +24,9 @@ def main(argv):
     if "--fail" in sys.argv:
         raise ConfigError("asked to fail")
     burn(0.4)
+    peak = bytearray(200 << 20)
+    peak[::4096] = bytes(len(peak) // 4096)  # touch every page: ~200 MB resident
+    del peak
     subprocess.run([sys.executable, "-c", "import time\\nend = time.process_time() + 0.4\\nwhile time.process_time() < end: pass"], check=True)
     time.sleep(0.3)
     return 0
@@ -32,24 +35,33 @@ run_cli(main)
 """
 
 
-def _run_stage(tmp_path, *args, **env):
+def _run_stage(tmp_path, *args, via_big_parent=False, **env):
     script = tmp_path / "stage.py"
     script.write_text(STAGE)
     full_env = {k: v for k, v in os.environ.items() if k not in ("WEAKGEN_USAGE_FILE", "LOCAL_RANK")}
     full_env.update(PYTHONPATH=str(ROOT), **env)
-    return subprocess.run([sys.executable, str(script), *args], env=full_env, capture_output=True, text=True)
+    cmd = [sys.executable, str(script), *args]
+    if via_big_parent:
+        cmd = [sys.executable, "-c", BIG_PARENT, *cmd]
+    return subprocess.run(cmd, env=full_env, capture_output=True, text=True)
+
+
+# Spawns its command line from a process with ~600 MB resident (as Snakemake or a pytest worker would be).
+BIG_PARENT = ("import subprocess, sys\nb = bytearray(600 << 20)\nb[::4096] = bytes(len(b) // 4096)\n"
+              "sys.exit(subprocess.run(sys.argv[1:]).returncode)")
 
 
 def test_usage_counts_the_stage_and_its_children(tmp_path):
     target = tmp_path / "logs" / "x.usage.json"
-    proc = _run_stage(tmp_path, WEAKGEN_USAGE_FILE=str(target))
+    proc = _run_stage(tmp_path, WEAKGEN_USAGE_FILE=str(target), via_big_parent=True)
     assert proc.returncode == 0, proc.stderr
     usage = json.loads(target.read_text())
     # 0.4 s own + 0.4 s child + interpreter start-ups; a sampler that missed the child would see ~0.45.
     assert 0.8 <= usage["cpu_s"] < 3.0
     assert usage["wall_s"] >= usage["cpu_s"] + 0.25  # the 0.3 s sleep is wall time, not CPU time
     assert usage["wall_s"] < usage["cpu_s"] + 3.0
-    assert 5 < usage["max_rss_mb"] < 2000
+    # The stage's own peak: its 200 MB buffer, not the 600 MB of the process that spawned it.
+    assert 200 < usage["max_rss_mb"] < 450
     assert usage["argv"][0].endswith("stage.py")
 
 
