@@ -148,7 +148,7 @@ class _Decoder(nn.Module):
     of one clip share one frame's maps in SVG and SRVP). The first conv of each stage is linear, so on the
     concatenation it is conv(h, W_h) + conv(skip, W_skip); the skip term is then computed once per group and
     broadcast, instead of once per row: about half the decoder's convolution work for 15-frame clips. Same
-    parameters, same result up to float rounding (tests/test_video_svg_model.py)."""
+    parameters, same result up to float rounding (tests/test_video_srvp_model.py)."""
 
     first: nn.Module
     stages: nn.ModuleList

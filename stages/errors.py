@@ -138,7 +138,7 @@ def run_cli(main: Callable[[list[str] | None], int | None], argv: list[str] | No
 def exit_process(code: int) -> None:
     """End the process as a normal exit would, without freeing what the OS frees anyway.
 
-    A normal exit tears every module down; with torch loaded that costs 1-2 CPU-seconds per process (measured:
+    A normal exit tears every module down; with torch loaded that costs ~1 CPU-second per process (measured:
     `python -c "import torch"` 3.3-4.3 CPU-s, 2.6-3.0 with the teardown skipped), over a hundred stage
     processes in the smoke report. Everything a normal exit does that has effects outside the process still
     happens first: other non-daemon threads are waited for (if any is alive, the normal exit is taken),
