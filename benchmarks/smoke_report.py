@@ -24,6 +24,8 @@ from pathlib import Path
 
 from _common import ROOT, emit
 
+from stages.usage import proc_stat_fields  # noqa: E402
+
 ITEMS = ["params.yaml", "Snakefile", "workflow", "profiles", "stages", "models", "reference"]
 
 
@@ -78,7 +80,7 @@ def _own_cpu_until_exit(proc: subprocess.Popen) -> float | None:
     tick, last = os.sysconf("SC_CLK_TCK"), None
     while proc.poll() is None:
         try:
-            fields = Path(f"/proc/{proc.pid}/stat").read_text().rpartition(")")[2].split()
+            fields = proc_stat_fields(proc.pid)
             last = round((int(fields[11]) + int(fields[12])) / tick, 1)
         except (OSError, ValueError, IndexError):
             pass

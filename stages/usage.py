@@ -18,10 +18,16 @@ from pathlib import Path
 USAGE_ENV = "WEAKGEN_USAGE_FILE"
 
 
+def proc_stat_fields(pid: int | str = "self") -> list[str]:
+    """Fields of Linux's /proc/<pid>/stat after the command name (so field 3, the state, is index 0);
+    OSError where there is no /proc."""
+    return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+
+
 def process_wall_seconds() -> float | None:
     """Seconds since this process started (interpreter start-up and imports included)."""
     try:  # Linux: start time and uptime both count from boot, in clock ticks / seconds (10 ms resolution)
-        start_ticks = int(Path("/proc/self/stat").read_text().rpartition(")")[2].split()[19])
+        start_ticks = int(proc_stat_fields()[19])
         uptime = float(Path("/proc/uptime").read_text().split()[0])
         return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError):

@@ -35,6 +35,11 @@ run_cli(main)
 """
 
 
+# Spawns its command line from a process with ~600 MB resident (as Snakemake or a pytest worker would be).
+BIG_PARENT = ("import subprocess, sys\nb = bytearray(600 << 20)\nb[::4096] = bytes(len(b) // 4096)\n"
+              "sys.exit(subprocess.run(sys.argv[1:]).returncode)")
+
+
 def _run_stage(tmp_path, *args, via_big_parent=False, **env):
     script = tmp_path / "stage.py"
     script.write_text(STAGE)
@@ -44,11 +49,6 @@ def _run_stage(tmp_path, *args, via_big_parent=False, **env):
     if via_big_parent:
         cmd = [sys.executable, "-c", BIG_PARENT, *cmd]
     return subprocess.run(cmd, env=full_env, capture_output=True, text=True)
-
-
-# Spawns its command line from a process with ~600 MB resident (as Snakemake or a pytest worker would be).
-BIG_PARENT = ("import subprocess, sys\nb = bytearray(600 << 20)\nb[::4096] = bytes(len(b) // 4096)\n"
-              "sys.exit(subprocess.run(sys.argv[1:]).returncode)")
 
 
 def test_usage_counts_the_stage_and_its_children(tmp_path):
