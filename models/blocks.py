@@ -30,7 +30,8 @@ from torch import Tensor, nn
 
 __all__ = [
     "ModelConfigError", "config_from_dict", "check_image_size",
-    "DCGANEncoder", "DCGANDecoder", "OutputConvTranspose2d", "VGGEncoder", "VGGDecoder", "make_encoder", "make_decoder",
+    "DCGANEncoder", "DCGANDecoder", "HeadConv2d", "OutputConvTranspose2d", "VectorConvTranspose2d",
+    "VGGEncoder", "VGGDecoder", "make_encoder", "make_decoder",
     "mlp", "init_normal_", "init_orthogonal_",
     "DiagGaussian", "gaussian_kl", "gaussian_nll", "randn", "rand", "randint",
 ]
@@ -84,6 +85,45 @@ def _conv3(n_in: int, n_out: int) -> nn.Sequential:
     return _conv_bn_lrelu(nn.Conv2d(n_in, n_out, 3, 1, 1, bias=False), n_out)
 
 
+def _channels_last(t: Tensor) -> bool:
+    return t.is_contiguous(memory_format=torch.channels_last) and not t.is_contiguous()
+
+
+class HeadConv2d(nn.Conv2d):
+    """An encoder's last conv, whose valid kernel covers its whole input map (a 1x1 output): computed as the
+    matrix product it is, which costs about a third of oneDNN's convolution at these shapes (paper SM-MNIST,
+    forward + backward). Same parameters and values as ``nn.Conv2d``; other input sizes take the conv."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        w = self.weight                                  # [out, in, k, k]
+        if (tuple(x.shape[-2:]) != tuple(w.shape[-2:]) or self.padding != (0, 0) or self.groups != 1
+                or self.dilation != (1, 1) or self.padding_mode != "zeros"):
+            return super().forward(x)
+        if _channels_last(x):                            # flatten in (k, k, in) order: views, no copy
+            x, w = x.permute(0, 2, 3, 1), w.permute(0, 2, 3, 1)
+        return F.linear(x.flatten(1), w.flatten(1), self.bias)[:, :, None, None]
+
+
+class VectorConvTranspose2d(nn.ConvTranspose2d):
+    """A decoder's first transposed conv, applied to a vector seen as a 1x1 map (stride 1, no padding): each
+    output map is a weighted sum of the weight's kernels, one matrix product, about a fifth of oneDNN's
+    deconvolution at these shapes (forward + backward). Same parameters and values as
+    ``nn.ConvTranspose2d``; the output is channels-last when the weight is (the layout the model runs in)."""
+
+    def forward(self, x: Tensor, output_size=None) -> Tensor:
+        w = self.weight                                  # [in, out, k, k]
+        if (tuple(x.shape[-2:]) != (1, 1) or output_size is not None or self.stride != (1, 1)
+                or self.padding != (0, 0) or self.output_padding != (0, 0) or self.groups != 1
+                or self.dilation != (1, 1)):
+            return super().forward(x, output_size)
+        n, (c_out, kh, kw) = x.shape[0], w.shape[1:]
+        if _channels_last(w):
+            out = (x.flatten(1) @ w.permute(0, 2, 3, 1).flatten(1)).view(n, kh, kw, c_out).permute(0, 3, 1, 2)
+        else:
+            out = (x.flatten(1) @ w.flatten(1)).view(n, c_out, kh, kw)
+        return out if self.bias is None else out + self.bias[:, None, None]
+
+
 class _Encoder(nn.Module):
     """Runs ``stages`` then ``head``; the stage outputs are the skip-connection maps.
 
@@ -117,7 +157,7 @@ class DCGANEncoder(_Encoder):
             _conv_bn_lrelu(nn.Conv2d(c_in, c_out, 4, 2, 1, bias=False), c_out, bn=i > 0)
             for i, (c_in, c_out) in enumerate(zip([channels] + widths[:-1], widths))
         ])
-        self.head = nn.Sequential(nn.Conv2d(nf * 8, n_out, k, 1, 0, bias=False), nn.BatchNorm2d(n_out), nn.Tanh())
+        self.head = nn.Sequential(HeadConv2d(nf * 8, n_out, k, 1, 0, bias=False), nn.BatchNorm2d(n_out), nn.Tanh())
         self.skip_channels = widths[::-1]
 
 
@@ -135,7 +175,7 @@ class VGGEncoder(_Encoder):
             nn.Sequential(pool(), _conv3(nf * 2, nf * 4), _conv3(nf * 4, nf * 4), _conv3(nf * 4, nf * 4)),
             nn.Sequential(pool(), _conv3(nf * 4, nf * 8), _conv3(nf * 8, nf * 8), _conv3(nf * 8, nf * 8)),
         ])
-        self.head = nn.Sequential(pool(), nn.Conv2d(nf * 8, n_out, k, 1, 0, bias=False), nn.BatchNorm2d(n_out),
+        self.head = nn.Sequential(pool(), HeadConv2d(nf * 8, n_out, k, 1, 0, bias=False), nn.BatchNorm2d(n_out),
                                   nn.Tanh())
         self.skip_channels = [nf * 8, nf * 4, nf * 2, nf]
 
@@ -258,7 +298,7 @@ class DCGANDecoder(_Decoder):
         k = check_image_size(image_size) // 16
         c = 2 if skip else 1  # skip maps double the input channels of every stage
         self.skip = skip
-        self.first = _conv_bn_lrelu(nn.ConvTranspose2d(n_in, nf * 8, k, 1, 0, bias=False), nf * 8)
+        self.first = _conv_bn_lrelu(VectorConvTranspose2d(n_in, nf * 8, k, 1, 0, bias=False), nf * 8)
         up = lambda a, b: _conv_bn_lrelu(nn.ConvTranspose2d(a, b, 4, 2, 1, bias=False), b)  # noqa: E731
         self.stages = nn.ModuleList([
             up(nf * 8 * c, nf * 4), up(nf * 4 * c, nf * 2), up(nf * 2 * c, nf),
@@ -276,7 +316,7 @@ class VGGDecoder(_Decoder):
         c = 2 if skip else 1
         self.skip = skip
         up = lambda: nn.Upsample(scale_factor=2, mode="nearest")  # noqa: E731
-        self.first = nn.Sequential(_conv_bn_lrelu(nn.ConvTranspose2d(n_in, nf * 8, k, 1, 0, bias=False), nf * 8),
+        self.first = nn.Sequential(_conv_bn_lrelu(VectorConvTranspose2d(n_in, nf * 8, k, 1, 0, bias=False), nf * 8),
                                    up())
         self.stages = nn.ModuleList([
             nn.Sequential(_conv3(nf * 8 * c, nf * 8), _conv3(nf * 8, nf * 8), _conv3(nf * 8, nf * 4), up()),

@@ -270,3 +270,63 @@ def test_skip_model_decodes_each_clip_with_its_own_maps(monkeypatch):
     monkeypatch.setattr(model.decoder, "forward", spy)
     model.training_losses(video(size=32), gen())
     assert calls == [(B * T, {B}, T)]
+
+
+# ----------------------------------------------------------------------------- 1x1 layers as matrix products
+def graph_ops(t: torch.Tensor) -> set[str]:
+    """Names of the autograd nodes that produced ``t``."""
+    seen, todo = set(), [t.grad_fn]
+    while todo:
+        node = todo.pop()
+        if node is not None and type(node).__name__ not in seen:
+            seen.add(type(node).__name__)
+            todo.extend(n for n, _ in node.next_functions)
+    return seen
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("bias", [False, True])
+def test_head_conv_and_vector_deconv_equal_the_nn_layers(bias, channels_last):
+    # The encoder's last conv (kernel = its whole input map) and the decoder's first deconv (a vector as a 1x1
+    # map) are computed as matrix products: in float64 they equal nn.Conv2d / nn.ConvTranspose2d, values and
+    # gradients, in both memory layouts, with the same parameter names.
+    from models.blocks import HeadConv2d, VectorConvTranspose2d
+
+    torch.manual_seed(0)
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    for fast, ref, x_shape in [
+        (HeadConv2d(6, 5, 4, 1, 0, bias=bias), nn.Conv2d(6, 5, 4, 1, 0, bias=bias), (7, 6, 4, 4)),
+        (VectorConvTranspose2d(6, 5, 4, 1, 0, bias=bias), nn.ConvTranspose2d(6, 5, 4, 1, 0, bias=bias), (7, 6, 1, 1)),
+    ]:
+        fast, ref = fast.double(), ref.double()
+        ref.load_state_dict(fast.state_dict())
+        fast.to(memory_format=layout)
+        x = torch.randn(*x_shape, dtype=torch.double, requires_grad=True)
+        out, expected = fast(x.contiguous(memory_format=layout)), ref(x)
+        assert "ConvolutionBackward0" not in graph_ops(out)       # the matrix product was taken
+        torch.testing.assert_close(out, expected, rtol=1e-12, atol=1e-12)
+        assert out.is_contiguous(memory_format=layout)
+        g = torch.randn_like(expected)
+        grads = torch.autograd.grad((out * g).sum(), [x, *fast.parameters()])
+        for a, r in zip(grads, torch.autograd.grad((expected * g).sum(), [x, *ref.parameters()])):
+            torch.testing.assert_close(a, r, rtol=1e-12, atol=1e-12)
+
+
+def test_head_conv_on_a_larger_map_is_the_ordinary_conv():
+    from models.blocks import HeadConv2d
+
+    head = HeadConv2d(6, 5, 4, 1, 0).double()
+    x = torch.randn(2, 6, 8, 8, dtype=torch.double, requires_grad=True)
+    out = head(x)
+    assert out.shape == (2, 5, 5, 5) and "ConvolutionBackward0" in graph_ops(out)
+    torch.testing.assert_close(out, nn.functional.conv2d(x, head.weight, head.bias))
+
+
+@pytest.mark.parametrize("arch", ["dcgan", "vgg"])
+def test_video_codecs_use_the_matrix_product_layers(arch):
+    # (Their parameter names are nn's: tests/test_import_weights.py loads the released layouts strictly.)
+    from models.blocks import HeadConv2d, VectorConvTranspose2d, make_decoder, make_encoder
+
+    enc, dec = make_encoder(arch, 1, 16, 4, 32), make_decoder(arch, 1, 10, 4, 32)
+    assert sum(isinstance(m, HeadConv2d) for m in enc.modules()) == 1
+    assert sum(isinstance(m, VectorConvTranspose2d) for m in dec.modules()) == 1

@@ -99,3 +99,29 @@ def test_changed_config_does_not_resume_stale_state(project):
     edit_params(project, lambda p: p["experiments"][EXPERIMENT]["profiles"]["ci"]["train"].update(lr=5e-4))
     out = stage("train", "--experiment", EXPERIMENT, "--profile", "ci", cwd=project)
     assert "configuration changed" in out.stdout
+
+
+def test_channels_last_is_a_layout_not_a_configuration(project):
+    # train.cpu_channels_last runs the convs channels-last on CPU (the saved state shows the layout); it is left
+    # out of the config digest, so a run stopped with it resumes without it, and ends at the weights of a run
+    # that never used it, up to float rounding.
+    _prepare(project)
+    stage("train", "--experiment", EXPERIMENT, "--profile", "ci", cwd=project)
+    reference, _ = _weights(project)
+    _reset(project)
+    flag = lambda on: edit_params(  # noqa: E731
+        project, lambda p: p["experiments"][EXPERIMENT]["profiles"]["ci"]["train"].update(cpu_channels_last=on))
+    flag(True)
+    stopped = stage("train", "--experiment", EXPERIMENT, "--profile", "ci", "--stop-after-steps", "5",
+                    cwd=project, check=False)
+    assert stopped.returncode == 3
+    state = torch.load(project / f"results/ci/{EXPERIMENT}/run/train_state.pt", weights_only=True)
+    conv = state["job"]["model"]["encoder.stages.1.0.weight"]
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    flag(False)
+    resumed = stage("train", "--experiment", EXPERIMENT, "--profile", "ci", cwd=project)
+    assert "resuming" in resumed.stdout and "configuration changed" not in resumed.stdout
+    weights, _ = _weights(project)
+    assert weights.keys() == reference.keys()
+    for key in reference:
+        torch.testing.assert_close(weights[key], reference[key], rtol=1e-3, atol=1e-4, msg=key)
