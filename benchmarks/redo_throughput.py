@@ -1,6 +1,7 @@
 """ReDO training seconds per iteration at the authors' Flowers configuration, beside theirs (JSON on stdout).
 
     python benchmarks/redo_throughput.py [--threads 2] [--batch 4] [--variants plain channels_last] [--repeat 3]
+    python benchmarks/redo_throughput.py --authors PATH/TO/ReDO [--repeat 7]
 
 The configuration is the paper-released redo-flowers model (128x128, released widths: F nfM 64, G_k nfX
 32, D and delta nf 64 -> 1024; 93.3 M numbers), float32, batch 4, on the CPU with 2 threads: the issue's
@@ -10,23 +11,37 @@ composites, then one D step on a real batch against the composites redrawn by th
 (``stages.redo.train.train_step``, as the train stage runs it). Variants: ``plain`` (contiguous tensors),
 ``channels_last`` (NHWC weights and inputs), ``compile`` (``torch.compile`` of the four networks; slow to
 warm up). The load average is printed with the numbers: on a shared machine they are only as good as it is
-quiet. ``--segment`` adds F's segmentation throughput (images/s, no autograd).
+quiet. ``--segment`` adds F's segmentation throughput (images/s, no autograd). ``--allocator system`` runs
+without the stages' allocator setting (stages/allocator.py).
+
+The 10.6 s above was measured when the issue was filed; the same machine has since timed their iteration at
+16.7-18.9 s. With ``--authors PATH`` (a clone of github.com/mickaelChen/ReDO) the benchmark times their
+iteration itself, side by side with ours, each in its own process (benchmarks/_sidebyside.py): their networks
+from their models.py, and the loop body of their train.py (G step on the composites with the z
+reconstruction, then the D step on composites redrawn under no_grad, hinge loss), with glibc's default
+allocator as their script runs. One change: their Adam betas ``(0, 0.9)`` are written ``(0.0, 0.9)``, which
+torch >= 2.6 requires.
 """
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
+import sys
+from pathlib import Path
 
 from _common import ROOT, emit, timed
+from _sidebyside import ratios, serve, side_by_side
 
 import torch  # noqa: E402
 
 from models.gan_blocks import skip_init  # noqa: E402
 from models.redo import ReDO  # noqa: E402
+from stages.allocator import retain_freed_memory  # noqa: E402
 from stages.redo.train import build_optimisers, train_step  # noqa: E402
 from stages.registry import experiment_config, load_params  # noqa: E402
 
-AUTHORS_S_PER_IT = 10.6   # their train.py, Flowers, 128x128, batch 4, float32, 2 threads (issue 13)
+AUTHORS_S_PER_IT = 10.6   # their train.py, Flowers, 128x128, batch 4, float32, 2 threads (issue 13, at filing)
 TARGET_SPEEDUP = 1.25
 
 
@@ -76,6 +91,80 @@ def segment_rate(cfg: dict, batch: int, repeat: int) -> float:
     return round(batch / timed(run, warmup=1, repeat=repeat), 2)
 
 
+def authors_iteration(repo: Path, cfg: dict, batch: int):
+    """One iteration of their train.py loop on their networks (see the module docstring)."""
+    sys.path.insert(0, str(repo))
+    spec = importlib.util.spec_from_file_location("redo_authors_models", repo / "models.py")
+    theirs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(theirs)
+    m, tr = cfg["model"], cfg["train"]
+    size, k, nz, att = m["image_size"], m["n_regions"], m["z_dim"], m["self_attention"]
+    torch.manual_seed(0)
+    net_m = theirs._netEncM(sizex=size, nIn=3, nMasks=k, nRes=m["n_res_mask"], nf=m["nf_mask"],
+                            temperature=m["temperature"])
+    net_g = theirs._netGenX(sizex=size, nOut=3, nc=nz, nf=m["ch"], nMasks=k, selfAtt=att)
+    net_d = theirs._resDiscriminator128(nIn=3, nf=m["nf_disc"], selfAtt=att)
+    net_z = theirs._netRecZ(sizex=size, nIn=3, nc=nz, nf=m["nf_zenc"], nMasks=k)
+    betas = tuple(float(b) for b in tr["betas"])
+    opt_m = torch.optim.Adam(net_m.parameters(), lr=tr["lr_mask"], betas=betas, weight_decay=tr["weight_decay_mask"])
+    opt_g, opt_d, opt_z = (torch.optim.Adam(n.parameters(), lr=tr["lr"], betas=betas) for n in (net_g, net_d, net_z))
+    g = torch.Generator().manual_seed(0)
+    x, real = (torch.rand(batch, 3, size, size, generator=g) for _ in range(2))
+    z = torch.randn(batch, k, nz, 1, 1, generator=g)
+
+    def composites():
+        masks = net_m(x)
+        layers = net_g(masks, z)
+        return layers, (layers + (1 - masks.unsqueeze(2)) * x.unsqueeze(1)).flatten(0, 1)
+
+    def iteration():
+        for net in (net_m, net_g, net_d, net_z):
+            net.zero_grad()
+            net.train()
+        layers, fakes = composites()
+        loss_g = -net_d(fakes).mean() + m["lambda_z_factor"] * ((z - net_z(layers.sum(1))) ** 2).mean()
+        loss_g.backward()
+        for opt in (opt_m, opt_g, opt_z):
+            opt.step()
+        net_d.zero_grad()
+        with torch.no_grad():
+            _, fakes = composites()
+        err_real, err_fake = -1 + net_d(real), -1 - net_d(fakes)
+        loss_d = -((err_real < 0).float() * err_real).mean() - ((err_fake < 0).float() * err_fake).mean()
+        loss_d.backward()
+        opt_d.step()
+
+    return iteration
+
+
+def our_iteration(cfg: dict, batch: int):
+    model = build(cfg, "plain")
+    optims = build_optimisers(model, cfg["train"])
+    size = cfg["model"]["image_size"]
+    g = torch.Generator().manual_seed(0)
+    x, real = (torch.rand(batch, 3, size, size, generator=g) * 2 - 1 for _ in range(2))
+    z = model.sample_z(batch, g)
+    return lambda: train_step(model, optims, x, real, z, torch.device("cpu"))
+
+
+def compare_with_authors(args, cfg: dict) -> None:
+    common = ["--threads", str(args.threads), "--batch", str(args.batch), "--experiment", args.experiment,
+              "--profile", args.profile]
+    workers = {"ours": ["--worker", "ours", "--allocator", "retain", *common]}
+    for alloc in args.authors_allocator:
+        name = "authors" if alloc == "system" else f"authors_allocator_{alloc}"
+        workers[name] = ["--worker", "authors", "--authors", str(args.authors), "--allocator", alloc, *common]
+    load_before = os.getloadavg()
+    results = side_by_side(Path(__file__).resolve(), workers, args.repeat)
+    speedups = ratios(results)
+    emit("redo_throughput", {"experiment": args.experiment, "profile": args.profile,
+                             "image_size": cfg["model"]["image_size"], "batch_size": args.batch, "dtype": "float32",
+                             "threads": args.threads, "mode": "side by side, one process each, iterations alternated",
+                             "load_average_1m_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
+                             "results": results, "speedup_of_ours_median": speedups,
+                             "meets_target": speedups.get("authors", 0) >= TARGET_SPEEDUP})
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--experiment", default="redo-flowers")
@@ -86,16 +175,34 @@ def main() -> None:
                    choices=["plain", "channels_last", "compile"])
     p.add_argument("--steps", type=int, default=1, help="iterations per timed repetition")
     p.add_argument("--warmup", type=int, default=1)
-    p.add_argument("--repeat", type=int, default=3, help="timed repetitions; the best is kept")
+    p.add_argument("--repeat", type=int, default=3, help="timed repetitions; the best is kept (side by side: "
+                                                          "iterations per side, median reported)")
     p.add_argument("--segment", action="store_true", help="also F's segmentation images/s")
+    p.add_argument("--allocator", choices=["retain", "system"], default="retain",
+                   help="our stages' setting (retain, stages/allocator.py) or glibc's default (system)")
+    p.add_argument("--authors", type=Path, help="a clone of the authors' ReDO repository: time their iteration too")
+    p.add_argument("--authors-allocator", nargs="+", choices=["system", "retain"], default=["system"],
+                   help="allocator(s) to run their iteration with (default: glibc's, as their script runs)")
+    p.add_argument("--worker", choices=["ours", "authors"], help=argparse.SUPPRESS)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
+    if args.authors is not None and not (args.authors / "models.py").is_file():
+        raise SystemExit(f"error: {args.authors} is not a clone of the authors' ReDO repository (no models.py); "
+                         "git clone https://github.com/mickaelChen/ReDO")
+    applied = retain_freed_memory() if args.allocator == "retain" else False
     cfg = experiment_config(load_params(ROOT / "params.yaml"), args.experiment, args.profile)
+    if args.worker:
+        step = our_iteration(cfg, args.batch) if args.worker == "ours" else authors_iteration(args.authors, cfg,
+                                                                                            args.batch)
+        return serve(step, warmup=1)
+    if args.authors is not None:
+        return compare_with_authors(args, cfg)
     load_before = os.getloadavg()
     rows = [measure(cfg, v, args.batch, args.steps, args.warmup, args.repeat) for v in args.variants]
     extra = {"segment_images_per_s": segment_rate(cfg, 20, args.repeat)} if args.segment else {}
     common = {"experiment": args.experiment, "profile": args.profile, "image_size": cfg["model"]["image_size"],
               "batch_size": args.batch, "dtype": "float32", "threads": args.threads,
+              "allocator": "retain" if applied else "system",
               "parameters": sum(t.numel() for t in build(cfg, "plain").state_dict().values()),
               "load_average_before": [round(v, 2) for v in load_before],
               "load_average_after": [round(v, 2) for v in os.getloadavg()], **extra}
