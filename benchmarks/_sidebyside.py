@@ -11,6 +11,7 @@ goes to stderr.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -75,3 +76,22 @@ def ratios(results: dict[str, dict], ours: str = "ours") -> dict[str, float]:
     """Each other side's median step over ours: the speed-up of ours against it."""
     return {name: round(r["median_s_per_it"] / results[ours]["median_s_per_it"], 3)
             for name, r in results.items() if name != ours}
+
+
+def add_arguments(parser: argparse.ArgumentParser, repository: str) -> None:
+    """The options both comparisons share: allocator, the authors' clone, and the hidden worker mode."""
+    parser.add_argument("--allocator", choices=["retain", "system"], default="retain",
+                        help="our stages' setting (retain, stages/allocator.py) or glibc's default (system)")
+    parser.add_argument("--authors", type=Path, help=f"a clone of {repository}: time the authors' step too")
+    parser.add_argument("--authors-allocator", nargs="+", choices=["system", "retain"], default=["system"],
+                        help="allocator(s) to run their step with (default: glibc's, as their script runs)")
+    parser.add_argument("--worker", choices=["ours", "authors"], help=argparse.SUPPRESS)
+
+
+def workers(args: argparse.Namespace, common: list[str]) -> dict[str, list[str]]:
+    """Worker command lines: ours with the stages' allocator, theirs with each of ``--authors-allocator``."""
+    out = {"ours": ["--worker", "ours", "--allocator", "retain", *common]}
+    for alloc in args.authors_allocator:
+        name = "authors" if alloc == "system" else f"authors_allocator_{alloc}"
+        out[name] = ["--worker", "authors", "--authors", str(args.authors), "--allocator", alloc, *common]
+    return out

@@ -31,7 +31,7 @@ import sys
 from pathlib import Path
 
 from _common import ROOT, emit, timed
-from _sidebyside import ratios, serve, side_by_side
+import _sidebyside as sidebyside
 
 import torch  # noqa: E402
 
@@ -150,13 +150,9 @@ def our_iteration(cfg: dict, batch: int):
 def compare_with_authors(args, cfg: dict) -> None:
     common = ["--threads", str(args.threads), "--batch", str(args.batch), "--experiment", args.experiment,
               "--profile", args.profile]
-    workers = {"ours": ["--worker", "ours", "--allocator", "retain", *common]}
-    for alloc in args.authors_allocator:
-        name = "authors" if alloc == "system" else f"authors_allocator_{alloc}"
-        workers[name] = ["--worker", "authors", "--authors", str(args.authors), "--allocator", alloc, *common]
     load_before = os.getloadavg()
-    results = side_by_side(Path(__file__).resolve(), workers, args.repeat)
-    speedups = ratios(results)
+    results = sidebyside.side_by_side(Path(__file__).resolve(), sidebyside.workers(args, common), args.repeat)
+    speedups = sidebyside.ratios(results)
     emit("redo_throughput", {"experiment": args.experiment, "profile": args.profile,
                              "image_size": cfg["model"]["image_size"], "batch_size": args.batch, "dtype": "float32",
                              "threads": args.threads, "mode": "side by side, one process each, iterations alternated",
@@ -178,12 +174,7 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=3, help="timed repetitions; the best is kept (side by side: "
                                                           "iterations per side, median reported)")
     p.add_argument("--segment", action="store_true", help="also F's segmentation images/s")
-    p.add_argument("--allocator", choices=["retain", "system"], default="retain",
-                   help="our stages' setting (retain, stages/allocator.py) or glibc's default (system)")
-    p.add_argument("--authors", type=Path, help="a clone of the authors' ReDO repository: time their iteration too")
-    p.add_argument("--authors-allocator", nargs="+", choices=["system", "retain"], default=["system"],
-                   help="allocator(s) to run their iteration with (default: glibc's, as their script runs)")
-    p.add_argument("--worker", choices=["ours", "authors"], help=argparse.SUPPRESS)
+    sidebyside.add_arguments(p, "github.com/mickaelChen/ReDO")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     if args.authors is not None and not (args.authors / "models.py").is_file():
@@ -194,7 +185,7 @@ def main() -> None:
     if args.worker:
         step = our_iteration(cfg, args.batch) if args.worker == "ours" else authors_iteration(args.authors, cfg,
                                                                                             args.batch)
-        return serve(step, warmup=1)
+        return sidebyside.serve(step, warmup=1)
     if args.authors is not None:
         return compare_with_authors(args, cfg)
     load_before = os.getloadavg()

@@ -29,7 +29,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from _common import ROOT, emit
-from _sidebyside import ratios, serve, side_by_side
+import _sidebyside as sidebyside
 
 import torch  # noqa: E402
 
@@ -107,19 +107,14 @@ def worker(args) -> None:
     cfg = config()
     x = batch(cfg)
     step = make_step("train_stage", cfg, x) if args.worker == "ours" else authors_step(args.authors, cfg, x)
-    serve(step, warmup=2)
+    sidebyside.serve(step, warmup=2)
 
 
 def compare_with_authors(args) -> None:
-    script = Path(__file__).resolve()
-    common = ["--threads", str(args.threads)]
-    workers = {"ours": ["--worker", "ours", "--allocator", "retain", *common]}
-    for alloc in args.authors_allocator:
-        name = "authors" if alloc == "system" else f"authors_allocator_{alloc}"
-        workers[name] = ["--worker", "authors", "--authors", str(args.authors), "--allocator", alloc, *common]
     load_before = os.getloadavg()
-    results = side_by_side(script, workers, args.repeat)
-    speedups = ratios(results)
+    results = sidebyside.side_by_side(Path(__file__).resolve(),
+                                      sidebyside.workers(args, ["--threads", str(args.threads)]), args.repeat)
+    speedups = sidebyside.ratios(results)
     emit("srvp_step", {"config": "srvp-smmnist (paper = released), batch 16 x 15 frames, float32, CPU",
                        "threads": args.threads, "mode": "side by side, one process each, steps alternated",
                        "load_average_1m_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
@@ -164,12 +159,7 @@ def main():
     p.add_argument("--repeat", type=int, default=5, help="timed steps per side or variant")
     p.add_argument("--variants", nargs="+", default=["train_stage", "baseline", "fused", "channels_last"],
                    choices=["train_stage", "baseline", "foreach", "fused", "channels_last"])
-    p.add_argument("--allocator", choices=["retain", "system"], default="retain",
-                   help="our stages' setting (retain, stages/allocator.py) or glibc's default (system)")
-    p.add_argument("--authors", type=Path, help="a clone of the authors' srvp repository: time their step too")
-    p.add_argument("--authors-allocator", nargs="+", choices=["system", "retain"], default=["system"],
-                   help="allocator(s) to run their step with (default: glibc's, as their script runs)")
-    p.add_argument("--worker", choices=["ours", "authors"], help=argparse.SUPPRESS)
+    sidebyside.add_arguments(p, "github.com/edouardelasalles/srvp")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     if args.authors is not None and not (args.authors / "module" / "srvp.py").is_file():
