@@ -1,11 +1,11 @@
 """Seconds per SRVP training step at the released SM-MNIST configuration, beside the authors' code (JSON).
 
     python benchmarks/srvp_step.py [--threads 2] [--repeat 5] [--variants ...]
-    python benchmarks/srvp_step.py --authors PATH/TO/srvp [--repeat 15]
+    python benchmarks/srvp_step.py --authors PATH/TO/srvp [--repeat 12]
 
 One step = forward, negative ELBO, backward and Adam update on a batch of 16 clips x 15 frames, float32, CPU.
 Issue 13's target: at least 1.25x faster than the authors' step (their 2.96 s on the 2-core reference machine
-when the issue was filed; the same machine has since measured their step at 4.3-4.7 s, so only a side-by-side
+when the issue was filed; the same machine has since measured their step at 4.3-5.0 s, so only a side-by-side
 measurement means anything).
 
 Without ``--authors``: our variants, timed interleaved in this process (best and median of ``--repeat``):

@@ -106,8 +106,8 @@ class HeadConv2d(nn.Conv2d):
 
 class VectorConvTranspose2d(nn.ConvTranspose2d):
     """A decoder's first transposed conv, applied to a vector seen as a 1x1 map (stride 1, no padding): each
-    output map is a weighted sum of the weight's kernels, one matrix product, about a fifth of oneDNN's
-    deconvolution at these shapes (forward + backward). Same parameters and values as
+    output map is a weighted sum of the weight's kernels, one matrix product, about a third of oneDNN's
+    deconvolution at these shapes (paper SM-MNIST, forward + backward). Same parameters and values as
     ``nn.ConvTranspose2d``; the output is channels-last when the weight is (the layout the model runs in)."""
 
     def forward(self, x: Tensor, output_size=None) -> Tensor:

@@ -1,7 +1,7 @@
 """Stage processes keep the memory they free, so a training step reuses its buffers instead of faulting them in.
 
-glibc serves every allocation of 128 kB-32 MB or more (activations, gradients, attention maps) with a fresh
-``mmap`` and hands it back with ``munmap`` when freed. Each step of a CPU training then page-faults all of its
+glibc serves every allocation above its mmap threshold (128 kB at start, raised with use to at most 32 MB):
+activations, gradients, attention maps, with a fresh ``mmap``, and hands it back with ``munmap`` when freed. Each step of a CPU training then page-faults all of its
 large tensors in again, and the kernel zeroes every page: at ReDO's Flowers configuration that is ~1.2 million
 minor faults and ~4 of its ~26 CPU-seconds per iteration. Two ``mallopt`` settings make the heap behave like a
 caching allocator (what PyTorch does on GPU): large blocks come from the heap (``M_MMAP_MAX`` 0) and freed memory

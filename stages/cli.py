@@ -25,7 +25,7 @@ def load_registry(args: argparse.Namespace) -> tuple[dict, str]:
     Also applies the profile's ``torch_threads``, so a stage computes the same numbers whichever tool
     (or person) runs it and however many jobs run beside it: through OMP_NUM_THREADS, which torch reads
     when it starts, so that a stage that never needs torch does not pay its 3 s import. And the process keeps
-    the memory it frees for reuse (stages/allocator.py: ~20% faster CPU training steps).
+    the memory it frees for reuse (stages/allocator.py: CPU training steps 15-20% faster).
     """
     retain_freed_memory()
     params = load_params(args.params)

@@ -27,9 +27,9 @@ def make_optimizer(model: torch.nn.Module, lr: float, device: torch.device) -> t
 
 
 def uses_channels_last(tr: dict, device: torch.device) -> bool:
-    """``train.cpu_channels_last``: the convolutions run on channels-last tensors on CPU. oneDNN is ~11% faster
-    per step so at the paper SM-MNIST widths (DCGAN64, nf 64), but slower at smoke widths and for VGG64 (KTH),
-    so it is on where measured faster only (benchmarks/srvp_step.py). Same numbers up to float rounding."""
+    """``train.cpu_channels_last``: the convolutions run on channels-last tensors on CPU. A step is ~11% faster
+    so at the paper SM-MNIST widths (DCGAN64, nf 64) but slower at smoke widths and for VGG64 (KTH), so it is
+    on only where it measured faster (benchmarks/srvp_step.py). Same numbers up to float rounding."""
     return bool(tr.get("cpu_channels_last")) and device.type == "cpu"
 
 
