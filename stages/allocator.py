@@ -1,13 +1,14 @@
 """Stage processes keep the memory they free, so a training step reuses its buffers instead of faulting them in.
 
 glibc serves every allocation above its mmap threshold (128 kB at start, raised with use to at most 32 MB):
-activations, gradients, attention maps, with a fresh ``mmap``, and hands it back with ``munmap`` when freed. Each step of a CPU training then page-faults all of its
-large tensors in again, and the kernel zeroes every page: at ReDO's Flowers configuration that is ~1.2 million
-minor faults and ~4 of its ~26 CPU-seconds per iteration. Two ``mallopt`` settings make the heap behave like a
-caching allocator (what PyTorch does on GPU): large blocks come from the heap (``M_MMAP_MAX`` 0) and freed memory
-stays with the process (``M_TRIM_THRESHOLD`` unlimited), to be reused by the next step. The cost is peak memory
-held until the process exits (ReDO Flowers: 5.4 against 4.4 GB), which a stage process can afford.
-Measured by benchmarks/redo_throughput.py and benchmarks/srvp_step.py (``--allocator``).
+activations, gradients, attention maps, with a fresh ``mmap``, and hands it back with ``munmap`` when freed.
+Each step of a CPU training then page-faults all of its large tensors in again, and the kernel zeroes every
+page: for the chapter 5 segmentation model at its released Flowers configuration that is ~1.2 million minor
+faults and ~4 of ~26 CPU-seconds per iteration. Two ``mallopt`` settings make the heap behave like a caching
+allocator (what PyTorch does on GPU): large blocks come from the heap (``M_MMAP_MAX`` 0) and freed memory stays
+with the process (``M_TRIM_THRESHOLD`` unlimited), to be reused by the next step. The cost is peak memory held
+until the process exits (that model: 5.4 against 4.4 GB), which a stage process can afford. Measured by the
+chapter benchmarks' ``--allocator`` option (README, "Training speed on CPU").
 
 Set ``WEAKGEN_MALLOC=system`` to keep glibc's defaults. Other C libraries (macOS, musl) are left alone.
 """
