@@ -58,7 +58,8 @@ def build(cfg: dict, variant: str):
     return model
 
 
-def measure(cfg: dict, variant: str, batch: int, steps: int, warmup: int, repeat: int) -> dict:
+def our_iteration(cfg: dict, batch: int, variant: str = "plain"):
+    """One iteration of our train stage (``stages.redo.train.train_step``) on a fixed batch."""
     model = build(cfg, variant)
     optims = build_optimisers(model, cfg["train"])
     size = cfg["model"]["image_size"]
@@ -67,11 +68,15 @@ def measure(cfg: dict, variant: str, batch: int, steps: int, warmup: int, repeat
     if variant == "channels_last":
         x, real = x.contiguous(memory_format=torch.channels_last), real.contiguous(memory_format=torch.channels_last)
     z = model.sample_z(batch, g)
-    cpu = torch.device("cpu")
+    return lambda: train_step(model, optims, x, real, z, torch.device("cpu"))
+
+
+def measure(cfg: dict, variant: str, batch: int, steps: int, warmup: int, repeat: int) -> dict:
+    iteration = our_iteration(cfg, batch, variant)
 
     def train():
         for _ in range(steps):
-            train_step(model, optims, x, real, z, cpu)
+            iteration()
 
     seconds = timed(train, warmup=warmup, repeat=repeat) / steps
     return {"variant": variant, "s_per_it": round(seconds, 3), "authors_s_per_it": AUTHORS_S_PER_IT,
@@ -135,16 +140,6 @@ def authors_iteration(repo: Path, cfg: dict, batch: int):
         opt_d.step()
 
     return iteration
-
-
-def our_iteration(cfg: dict, batch: int):
-    model = build(cfg, "plain")
-    optims = build_optimisers(model, cfg["train"])
-    size = cfg["model"]["image_size"]
-    g = torch.Generator().manual_seed(0)
-    x, real = (torch.rand(batch, 3, size, size, generator=g) * 2 - 1 for _ in range(2))
-    z = model.sample_z(batch, g)
-    return lambda: train_step(model, optims, x, real, z, torch.device("cpu"))
 
 
 def compare_with_authors(args, cfg: dict) -> None:
